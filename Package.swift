@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Flint",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "flint", targets: ["flint"]),
+        .library(name: "FlintPluginAPI", targets: ["FlintPluginAPI"]),
+        .library(name: "FlintRules", targets: ["FlintRules"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(
+            name: "FlintPluginAPI",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FlintRules",
+            dependencies: ["FlintPluginAPI", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "flint",
+            dependencies: [
+                "FlintPluginAPI", "FlintRules",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FlintPluginAPITests", dependencies: ["FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "flintTests", dependencies: ["flint"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

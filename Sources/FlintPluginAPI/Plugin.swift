@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+
+/// What the engine hands a plugin when it starts it.
+public struct PluginContext: Sendable {
+    /// The plugin's configured name (`webhook`, `inbox`, `braze`, or a `plugins:` entry's name).
+    public var name: String
+    /// A logger whose metadata already carries `plugin.name`. Plugins never bootstrap logging.
+    public var logger: Logger
+
+    public init(name: String, logger: Logger) {
+        self.name = name
+        self.logger = logger
+    }
+}
+
+/// One object a source hands the engine, before it is checked.
+public struct IncomingEvent: Sendable {
+    /// The object as received.
+    public var value: JSONValue
+    /// The id to use when `value` has no `messageId` (files derive it from content hash and line,
+    /// so a file read twice never produces two events).
+    public var fallbackMessageId: String?
+
+    public init(value: JSONValue, fallbackMessageId: String? = nil) {
+        self.value = value
+        self.fallbackMessageId = fallbackMessageId
+    }
+}
+
+/// What the engine did with a batch, returned only after the accepted events are committed.
+public struct SubmitReceipt: Sendable, Hashable {
+    public struct Rejected: Sendable, Hashable {
+        /// 0-based position in the submitted batch.
+        public var index: Int
+        public var errors: [String]
+        public init(index: Int, errors: [String]) {
+            self.index = index
+            self.errors = errors
+        }
+    }
+
+    public var accepted: Int
+    public var duplicates: Int
+    public var rejected: [Rejected]
+
+    public init(accepted: Int, duplicates: Int, rejected: [Rejected]) {
+        self.accepted = accepted
+        self.duplicates = duplicates
+        self.rejected = rejected
+    }
+}
+
+/// Where sources deliver events: the engine.
+public protocol EventSink: Sendable {
+    /// Checks, deduplicates and durably commits a batch. When this returns, every accepted event
+    /// is in the store and will be processed even if the process dies now: only then may a
+    /// source acknowledge its input (answer 202, move a file, ack an exec plugin's line).
+    /// Throws when nothing could be committed (store unavailable, shutting down): the source must
+    /// not acknowledge and should let its client retry.
+    func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt
+}
+
+/// A plugin that produces events: the HTTP listener, the watched folder, an exec plugin.
+public protocol EventSource: Sendable {
+    var name: String { get }
+    /// Runs until cancelled (graceful shutdown), delivering batches to `sink`.
+    func run(sink: any EventSink, context: PluginContext) async throws
+}
+
+/// One planned send handed to an action.
+public struct SendRequest: Sendable, Hashable {
+    /// The outbox key: stable across retries, so an action may use it for its own dedupe.
+    public var id: String
+    /// The body to deliver: Braze's request, or the rendered `send.with` for other actions.
+    public var body: JSONValue
+    /// The Braze schedule object the planner computed.
+    public var schedule: JSONValue?
+
+    public init(id: String, body: JSONValue, schedule: JSONValue?) {
+        self.id = id
+        self.body = body
+        self.schedule = schedule
+    }
+}
+
+/// What an action reports for one request.
+public enum ActionOutcome: Sendable, Hashable {
+    /// Delivered. `details` are kept in the ledger (Braze's `schedule_id`, `dispatch_id`).
+    case success(details: JSONValue)
+    /// Not delivered. A retryable failure is tried again with backoff; otherwise the run fails.
+    case failure(message: String, retryable: Bool)
+    /// May or may not have been delivered (timeout after the request was written): never resent
+    /// automatically.
+    case unknown(message: String)
+}
+
+/// A plugin that delivers planned sends: Braze, or an exec action.
+public protocol Action: Sendable {
+    var name: String { get }
+    /// Performs one request. Must not throw: every problem is an `ActionOutcome`.
+    func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome
+}

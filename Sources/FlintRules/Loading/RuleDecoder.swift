@@ -1,0 +1,187 @@
+import FlintPluginAPI
+import Foundation
+
+/// Turns one rule's nodes into a `Rule`, collecting every problem instead of stopping at the first.
+struct RuleDecoder {
+    let file: String
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(file: String) { self.file = file }
+
+    // MARK: Reporting
+
+    mutating func error(_ node: SourceNode, _ message: String) {
+        diagnostics.append(Diagnostic(severity: .error, file: file, line: node.line, column: node.column, message: message))
+    }
+
+    mutating func warning(_ node: SourceNode, _ message: String) {
+        diagnostics.append(Diagnostic(severity: .warning, file: file, line: node.line, column: node.column, message: message))
+    }
+
+    func location(_ node: SourceNode) -> SourceLocation {
+        SourceLocation(file: file, line: node.line, column: node.column)
+    }
+
+    /// Reads a mapping's keys, reporting unknown and duplicate keys; returns key -> (key node, value node).
+    mutating func fields(
+        _ node: SourceNode, in context: String, allowed: [String]
+    ) -> [String: (key: SourceNode, value: SourceNode)]? {
+        guard let pairs = node.mapping else {
+            error(node, "\(context): expected a mapping, got \(node.typeName)")
+            return nil
+        }
+        var result: [String: (key: SourceNode, value: SourceNode)] = [:]
+        for (key, value) in pairs {
+            guard let name = key.scalarText else {
+                error(key, "\(context): keys must be plain names, got \(key.typeName)")
+                continue
+            }
+            if !allowed.contains(name) {
+                var message = "unknown key '\(name)' in \(context)"
+                if let suggestion = Self.suggest(name, from: allowed) { message += "; did you mean '\(suggestion)'?" }
+                message += " (expected one of: \(allowed.joined(separator: ", ")))"
+                error(key, message)
+                continue
+            }
+            if let first = result[name] {
+                error(key, "duplicate key '\(name)' in \(context) (first at line \(first.key.line))")
+                continue
+            }
+            result[name] = (key, value)
+        }
+        return result
+    }
+
+    static func suggest(_ name: String, from candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, editDistance(name.lowercased(), $0)) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 3) else { return nil }
+        return best.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    // MARK: Scalars
+
+    mutating func string(_ node: SourceNode, _ what: String) -> String? {
+        guard case .scalar(let text, let quoted) = node.kind else {
+            error(node, "\(what): expected a string, got \(node.typeName)")
+            return nil
+        }
+        if !quoted, case .null = SourceNode.interpret(plain: text) {
+            error(node, "\(what): expected a string, got null")
+            return nil
+        }
+        return text
+    }
+
+    mutating func bool(_ node: SourceNode, _ what: String) -> Bool? {
+        if case .scalar(let text, quoted: false) = node.kind {
+            if text == "true" { return true }
+            if text == "false" { return false }
+        }
+        error(node, "\(what): expected true or false, got \(node.typeName == "a string" ? "'\(node.scalarText ?? "")'" : node.typeName)")
+        return nil
+    }
+
+    mutating func integer(_ node: SourceNode, _ what: String, minimum: Int) -> Int? {
+        if case .scalar(let text, quoted: false) = node.kind, let n = Int(text), n >= minimum { return n }
+        error(node, "\(what): expected a whole number >= \(minimum), got \(describe(node))")
+        return nil
+    }
+
+    mutating func duration(_ node: SourceNode, _ what: String) -> Int? {
+        guard let text = node.scalarText else {
+            error(node, "\(what): expected a duration such as 2h or 1h30m, got \(node.typeName)")
+            return nil
+        }
+        guard let seconds = DurationText.seconds(text) else {
+            error(node, "\(what): '\(text)' is not a duration; write a number and a unit (s, m, h, d, w), e.g. 90s, 2h, 1h30m, 7d")
+            return nil
+        }
+        return seconds
+    }
+
+    mutating func timeOfDay(_ node: SourceNode, _ what: String) -> TimeOfDay? {
+        guard let text = node.scalarText, let time = TimeOfDay(parsing: text) else {
+            error(node, "\(what): expected a time of day HH:MM (24-hour clock, e.g. \"10:00\"), got \(describe(node))")
+            return nil
+        }
+        return time
+    }
+
+    mutating func template(_ node: SourceNode, _ what: String) -> Template? {
+        guard let text = string(node, what) else { return nil }
+        return template(text: text, node: node, what)
+    }
+
+    mutating func template(text: String, node: SourceNode, _ what: String) -> Template? {
+        do {
+            return try Template(parsing: text)
+        } catch {
+            // Point inside the scalar when it sits on one line; quoted scalars start one column earlier.
+            var at = node
+            if case .scalar(_, let quoted) = node.kind, !text.contains("\n") {
+                at.column += error.column - 1 + (quoted ? 1 : 0)
+            }
+            self.error(at, "\(what): invalid template: \(error.message)")
+            return nil
+        }
+    }
+
+    func describe(_ node: SourceNode) -> String {
+        if case .scalar(let text, _) = node.kind { return "'\(text)'" }
+        return node.typeName
+    }
+
+    /// A templated JSON tree (trigger_properties, send.with).
+    mutating func templatedValue(_ node: SourceNode, _ what: String) -> TemplatedValue? {
+        switch node.kind {
+        case .scalar(let text, let quoted):
+            let value = quoted ? JSONValue.string(text) : SourceNode.interpret(plain: text)
+            if case .string(let s) = value, s.contains("{{") {
+                guard let t = template(text: s, node: node, what) else { return nil }
+                return .template(t)
+            }
+            return .literal(value)
+        case .sequence(let items):
+            var out: [TemplatedValue] = []
+            var ok = true
+            for (i, item) in items.enumerated() {
+                if let v = templatedValue(item, "\(what)[\(i)]") { out.append(v) } else { ok = false }
+            }
+            return ok ? .array(out) : nil
+        case .mapping(let pairs):
+            var out: [(key: String, value: TemplatedValue)] = []
+            var seen: [String: Int] = [:]
+            var ok = true
+            for (key, value) in pairs {
+                guard let name = key.scalarText else {
+                    error(key, "\(what): keys must be strings")
+                    ok = false
+                    continue
+                }
+                if let line = seen[name] {
+                    error(key, "duplicate key '\(name)' in \(what) (first at line \(line))")
+                    ok = false
+                    continue
+                }
+                seen[name] = key.line
+                if let v = templatedValue(value, "\(what).\(name)") { out.append((name, v)) } else { ok = false }
+            }
+            return ok ? .object(out) : nil
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+/// `flint bench rules`: match + plan against decode, in one run (issue: "match + plan costs at most 25%
+/// of the decode").
+struct BenchRules: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Events per second through match + plan for many rules, against decoding the same events' JSON."
+    )
+
+    @Option(help: "How many rules.") var rules = 10_000
+    @Option(help: "How many distinct event names.") var names = 1_000
+    @Option(help: "How many events per round.") var events = 100_000
+    @Option(help: "Rounds; the median is reported.") var rounds = 5
+    @Option(help: "Seed for the generated events.") var seed: UInt64 = 42
+
+    func run() throws {
+        #if DEBUG
+            Terminal.err("warning: this is a debug build; measure with: swift run -c release flint bench rules")
+        #endif
+        let zones = ["America/Los_Angeles", "America/New_York", "Europe/Paris", "Asia/Kolkata", "Asia/Tokyo",
+                     "Pacific/Chatham", "Australia/Lord_Howe", "America/Sao_Paulo", "UTC", "Europe/London"]
+        let clock = ContinuousClock()
+
+        let loadStart = clock.now
+        let text = Self.ruleText(count: rules, names: names)
+        let loaded = RuleLoader.load([RuleFile(path: "bench.yaml", text: text)])
+        let loadTime = clock.now - loadStart
+        guard loaded.isValid else {
+            loaded.errors.prefix(5).forEach { Terminal.err($0.description) }
+            throw ExitCode(1)
+        }
+        let ruleSet = loaded.ruleSet
+
+        var rng = SplitMix64(seed: seed)
+        var lines: [[UInt8]] = []
+        var totalBytes = 0
+        let base = Timestamp.parse("2026-11-29T12:00:00Z")!.timeIntervalSince1970
+        for i in 0..<events {
+            let name = "Event \(rng.next() % UInt64(names))"
+            let ts = Timestamp.formatUTCMillis(Date(timeIntervalSince1970: base + Double(rng.next() % 86_400)))
+            let zone = zones[Int(rng.next() % UInt64(zones.count))]
+            let amount = Double(rng.next() % 10_000) / 100
+            let line = #"{"type":"track","event":"\#(name)","messageId":"m-\#(i)-\#(rng.next() % 1_000_000)","userId":"u-\#(rng.next() % 100_000)","timestamp":"\#(ts)","properties":{"amount":\#(amount),"currency":"USD","sku":"SKU-\#(rng.next() % 5000)","items":[{"sku":"A1","name":"Socks"}]},"context":{"timezone":"\#(zone)","ip":"203.0.113.9","library":{"name":"analytics-python","version":"2.3.3"}}}"#
+            totalBytes += line.utf8.count
+            lines.append(Array(line.utf8))
+        }
+        let now = Date(timeIntervalSince1970: base)
+        let context = PlanningContext(now: now, defaultZone: TimeZone(identifier: "UTC")!, companyZone: TimeZone(identifier: "America/New_York"), lead: 60)
+
+        var decodeTimes: [Double] = [], foundationTimes: [Double] = [], matchTimes: [Double] = []
+        var evaluations = 0, planned = 0
+        for _ in 0..<rounds {
+            // (a) decode: our JSON reader + event checks, as ingest does.
+            var decoded: [Event] = []
+            decoded.reserveCapacity(lines.count)
+            var start = clock.now
+            for (i, line) in lines.enumerated() {
+                if let value = try? JSONParser.parse(line),
+                    case .success(let e) = Event.decode(value, receivedAt: now, fallbackMessageId: "b-\(i)")
+                {
+                    decoded.append(e)
+                }
+            }
+            decodeTimes.append((clock.now - start).seconds)
+
+            // (a') the same JSON through Foundation's JSONDecoder, for reference.
+            let decoder = JSONDecoder()
+            start = clock.now
+            var count = 0
+            for line in lines {
+                if (try? decoder.decode(JSONValue.self, from: Data(line))) != nil { count += 1 }
+            }
+            foundationTimes.append((clock.now - start).seconds)
+            precondition(count == lines.count)
+
+            // (b) match + plan: trigger lookup, conditions, planner, request body.
+            evaluations = 0
+            planned = 0
+            start = clock.now
+            for event in decoded {
+                for rule in ruleSet.rules(triggeredBy: event.name ?? "") {
+                    let d = RuleEvaluator.evaluate(rule: rule, event: event, profile: nil, context: context)
+                    evaluations += 1
+                    if case .planned = d.outcome { planned += 1 }
+                }
+            }
+            matchTimes.append((clock.now - start).seconds)
+        }
+        let decode = median(decodeTimes), foundation = median(foundationTimes), match = median(matchTimes)
+        let n = Double(events)
+        Terminal.out("flint bench rules: \(rules) rules over \(names) event names, \(events) events (mean \(totalBytes / events) bytes), \(rounds) rounds, medians")
+        Terminal.out("  rules load + check:     \(String(format: "%.0f", loadTime.seconds * 1000)) ms")
+        Terminal.out(Terminal.table([
+            ["  decode (Flint JSON reader + event checks)", String(format: "%.0f events/s", n / decode), String(format: "%.2f µs/event", decode / n * 1e6)],
+            ["  decode (Foundation JSONDecoder, reference)", String(format: "%.0f events/s", n / foundation), String(format: "%.2f µs/event", foundation / n * 1e6)],
+            ["  match + plan", String(format: "%.0f events/s", n / match), String(format: "%.2f µs/event", match / n * 1e6)],
+        ]))
+        Terminal.out("  rules evaluated per event: \(String(format: "%.1f", Double(evaluations) / n)), planned sends per event: \(String(format: "%.2f", Double(planned) / n))")
+        Terminal.out(String(format: "  match + plan / decode (Flint reader): %.0f%%", match / decode * 100))
+        Terminal.out(String(format: "  match + plan / decode (JSONDecoder):  %.0f%%", match / foundation * 100))
+    }
+
+    private func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s[s.count / 2]
+    }
+
+    /// Rules of four everyday shapes, spread over the event names.
+    static func ruleText(count: Int, names: Int) -> String {
+        var out = "rules:\n"
+        for i in 0..<count {
+            out += """
+              - id: rule-\(i)
+                when:
+                  event: Event \(i % names)
+                  if:
+                    all:
+                      - properties.amount: { gte: \(i % 90) }
+                      - properties.currency: { in: [USD, EUR] }
+                send:
+                  campaign_id: campaign-\(i)
+                  trigger_properties:
+                    amount: "{{ properties.amount }}"
+                    item: "{{ properties.items[0].name | default: 'your items' }}"
+
+            """
+            switch i % 4 {
+            case 0: out += "    schedule: { after: 2h }\n"
+            case 1: out += "    schedule: { at: \"10:00\", on: [mon, tue, wed, thu, fri], in_local_time: true }\n"
+            case 2: out += "    schedule: { after: 30m, quiet_hours: { from: \"21:00\", to: \"08:00\" } }\n"
+            default: out += "    schedule: { at: \"09:00\", at_optimal_time: true }\n"
+            }
+        }
+        return out
+    }
+}
+
+/// A small seeded generator, so bench inputs are the same on every run.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

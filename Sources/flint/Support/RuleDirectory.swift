@@ -1,0 +1,68 @@
+import FlintRules
+import Foundation
+
+/// Reads rule files and rule test files from disk (the I/O FlintRules leaves to its callers).
+enum RuleDirectory {
+    struct ReadError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The rules folder: the argument, else `FLINT_RULES`, else `./rules`.
+    static func resolve(_ path: String?) -> String {
+        path ?? ProcessInfo.processInfo.environment["FLINT_RULES"] ?? "rules"
+    }
+
+    static func isTestFile(_ path: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        return name.hasSuffix(".test.yaml") || name.hasSuffix(".test.yml") || name.hasSuffix(".test.json")
+    }
+
+    /// Every file under `path` (recursively, hidden entries skipped) whose extension is a rule file's.
+    static func files(at path: String) throws -> [String] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ReadError(description: "\(path): no such file or directory (set the rules folder with FLINT_RULES or pass a path)")
+        }
+        if !isDirectory.boolValue { return [path] }
+        var found: [String] = []
+        guard let walker = fm.enumerator(atPath: path) else {
+            throw ReadError(description: "\(path): cannot list the folder")
+        }
+        while let entry = walker.nextObject() as? String {
+            let name = (entry as NSString).lastPathComponent
+            if name.hasPrefix(".") {
+                walker.skipDescendants()
+                continue
+            }
+            let full = path.hasSuffix("/") ? path + entry : path + "/" + entry
+            var dir: ObjCBool = false
+            if fm.fileExists(atPath: full, isDirectory: &dir), !dir.boolValue,
+                RuleFile.extensions.contains((name as NSString).pathExtension.lowercased())
+            {
+                found.append(full)
+            }
+        }
+        return found.sorted()
+    }
+
+    static func read(_ path: String) throws -> RuleFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReadError(description: "\(path): cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ReadError(description: "\(path): not UTF-8 text")
+        }
+        return RuleFile(path: path, text: text)
+    }
+
+    /// Loads the rules (not the test files) under `path`.
+    static func load(_ path: String) throws -> RuleLoadResult {
+        let files = try files(at: path).filter { !isTestFile($0) }
+        return RuleLoader.load(try files.map(read))
+    }
+
+    static func testFiles(at path: String) throws -> [RuleFile] {
+        try files(at: path).filter(isTestFile).map(read)
+    }
+}
