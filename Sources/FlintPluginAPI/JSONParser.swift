@@ -145,9 +145,13 @@ private struct Parser {
     // MARK: Document and containers
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
+        // Open containers, innermost last, with where their elements start in the shared stacks.
+        // Elements collect in `elements`/`members` and become an Array or a Dictionary of the right
+        // size when the container closes: no per-container growth, no rehashing.
         var kinds: [ContainerKind] = []
-        var arrays: [[JSONValue]] = []
-        var objects: [[String: JSONValue]] = []
+        var starts: [Int] = []
+        var elements: [JSONValue] = []
+        var members: [(key: String, value: JSONValue)] = []
         var keys: [String] = []
 
         skipWhitespace()
@@ -167,7 +171,7 @@ private struct Parser {
                     value = .object([:])
                 } else {
                     kinds.append(.object)
-                    objects.append([:])
+                    starts.append(members.count)
                     keys.append(try parseKeyAndColon(afterComma: false))
                     continue nextValue
                 }
@@ -180,7 +184,7 @@ private struct Parser {
                     value = .array([])
                 } else {
                     kinds.append(.array)
-                    arrays.append([])
+                    starts.append(elements.count)
                     continue nextValue
                 }
             case UInt8(ascii: "\""):
@@ -204,7 +208,7 @@ private struct Parser {
                 skipWhitespace()
                 switch kind {
                 case .array:
-                    arrays[arrays.count - 1].append(value)
+                    elements.append(value)
                     guard index < end else {
                         throw error("unexpected end of input, expected ',' or ']' after array element", at: index)
                     }
@@ -219,12 +223,14 @@ private struct Parser {
                     case UInt8(ascii: "]"):
                         index += 1
                         kinds.removeLast()
-                        value = .array(arrays.removeLast())
+                        let start = starts.removeLast()
+                        value = .array(Array(elements[start...]))
+                        elements.removeSubrange(start...)
                     default:
                         throw unexpected(at: index, expecting: "',' or ']' after array element")
                     }
                 case .object:
-                    objects[objects.count - 1][keys.removeLast()] = value
+                    members.append((key: keys.removeLast(), value: value))
                     guard index < end else {
                         throw error("unexpected end of input, expected ',' or '}' after object member", at: index)
                     }
@@ -236,7 +242,11 @@ private struct Parser {
                     case UInt8(ascii: "}"):
                         index += 1
                         kinds.removeLast()
-                        value = .object(objects.removeLast())
+                        let start = starts.removeLast()
+                        var object = [String: JSONValue](minimumCapacity: members.count - start)
+                        for member in members[start...] { object[member.key] = member.value }
+                        members.removeSubrange(start...)
+                        value = .object(object)
                     default:
                         throw unexpected(at: index, expecting: "',' or '}' after object member")
                     }

@@ -224,4 +224,29 @@ struct PlannerPropertyTests {
             }
         }
     }
+
+    @Test("resolving wall clocks from the zone table agrees with Calendar.date(from:), gaps and overlaps included")
+    func resolveAgreesWithCalendar() {
+        var rng = SplitMix64(seed: Self.seed ^ 0x5EED)
+        var calendar = Calendar(identifier: .gregorian)
+        for index in 0..<Self.count * 2 {
+            let zone = Self.zones.randomElement(using: &rng)!
+            calendar.timeZone = zone
+            // Half the cases land within a day of a DST transition, where the reading is hard.
+            var instant = Int64.random(in: 1_700_000_000...1_830_000_000, using: &rng)
+            if Bool.random(using: &rng),
+                let next = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: TimeInterval(instant)))
+            {
+                instant = Int64(next.timeIntervalSince1970) + Int64.random(in: -7200...7200, using: &rng)
+            }
+            let date = ZoneClock(zone).wallClock(instant).date
+            let seconds = Int.random(in: 0..<86_400, using: &rng)
+            let expected = calendar.date(
+                from: DateComponents(year: date.year, month: date.month, day: date.day, hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60))!
+            let resolved = ZoneClock(zone).resolve(date, at: seconds)
+            #expect(
+                resolved.instant == Int64(expected.timeIntervalSince1970),
+                "seed \(Self.seed) #\(index): \(date) at \(seconds)s in \(zone.identifier): \(resolved.instant) vs Calendar \(expected)")
+        }
+    }
 }

@@ -95,6 +95,27 @@ public struct Decision: Sendable {
     }
 }
 
+/// An event made ready for evaluation against every rule it triggers: the scope conditions and
+/// templates read, and the user's zone, computed once.
+public struct PreparedEvent: Sendable {
+    public let event: Event
+    public let profile: UserProfile?
+    public let scope: JSONValue
+    public let userZone: TimeZone?
+    /// What the zone gate says for `time_zone: user` rules.
+    public let zoneDetail: String
+
+    public init(event: Event, profile: UserProfile?, defaultZone: TimeZone) {
+        self.event = event
+        self.profile = profile
+        scope = RuleEvaluator.scope(event: event, profile: profile)
+        let (zone, note) = RuleEvaluator.userZone(event: event, profile: profile)
+        userZone = zone
+        let base = zone.map { "user zone \($0.identifier)" } ?? "user zone unknown; default \(defaultZone.identifier)"
+        zoneDetail = note.map { base + "; " + $0 } ?? base
+    }
+}
+
 /// Conditions -> zone -> planner -> request: the pure part of a run (DESIGN.md "Limits come after the
 /// planner": limits are the engine's, as they need state).
 public enum RuleEvaluator {
@@ -120,10 +141,16 @@ public enum RuleEvaluator {
     }
 
     public static func evaluate(rule: Rule, event: Event, profile: UserProfile?, context: PlanningContext) -> Decision {
+        evaluate(rule: rule, prepared: PreparedEvent(event: event, profile: profile, defaultZone: context.defaultZone), context: context)
+    }
+
+    /// Evaluates one rule for an event prepared once for all the rules it triggers.
+    public static func evaluate(rule: Rule, prepared: PreparedEvent, context: PlanningContext) -> Decision {
         var decision = Decision(
             ruleId: rule.id, ruleVersion: rule.version, outcome: .planned, gates: [], steps: [], action: rule.send.action)
-        decision.gates.append(Gate(name: "trigger", passed: true, detail: "event '\(event.name ?? "")' matches when.event"))
-        let scope = scope(event: event, profile: profile)
+        decision.gates.reserveCapacity(5)
+        decision.gates.append(Gate(name: "trigger", passed: true, detail: "the event's name is in when.event"))
+        let scope = prepared.scope
 
         if let condition = rule.trigger.condition {
             let result = condition.evaluate(in: scope)
@@ -135,17 +162,15 @@ public enum RuleEvaluator {
             decision.gates.append(Gate(name: "condition", passed: true, detail: "all conditions hold"))
         }
 
-        let (zone, note) = userZone(event: event, profile: profile)
-        let zoneDetail: String
+        let zone = prepared.userZone
         switch rule.schedule.timeZone {
-        case .named(let name): zoneDetail = "rule zone \(name)"
-        case .user: zoneDetail = zone.map { "user zone \($0.identifier)" } ?? "user zone unknown; default \(context.defaultZone.identifier)"
+        case .named(let name): decision.gates.append(Gate(name: "zone", passed: true, detail: "rule zone \(name)"))
+        case .user: decision.gates.append(Gate(name: "zone", passed: true, detail: prepared.zoneDetail))
         }
-        decision.gates.append(Gate(name: "zone", passed: true, detail: [zoneDetail, note].compactMap { $0 }.joined(separator: "; ")))
 
         let plan = Planner.plan(
             PlannerInput(
-                eventTime: event.timestamp, now: context.now, schedule: rule.schedule, userZone: zone,
+                eventTime: prepared.event.timestamp, now: context.now, schedule: rule.schedule, userZone: zone,
                 defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead))
         decision.steps = plan.steps
         decision.zone = plan.zone.identifier

@@ -50,14 +50,18 @@ public struct CompiledRegex: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One `path: { op: operand }` test. The operand is validated for its operator at construction, and
-/// a `matches` pattern is compiled then, so evaluation never fails.
-public struct Comparison: Sendable, Hashable, CustomStringConvertible {
+/// a `matches` pattern is compiled then, so evaluation never fails. Immutable, and a class so that
+/// walking a condition tree never copies it.
+public final class Comparison: Sendable, Hashable, CustomStringConvertible {
     public let path: FieldPath
     public let op: ConditionOperator
     public let operand: JSONValue
     /// The compiled pattern of a `matches` comparison; nil for other operators.
     public let regex: CompiledRegex?
-    public var location: SourceLocation?
+    public let location: SourceLocation?
+    /// `description` and the path's text, computed once: failures are explained on the hot path.
+    private let text: String
+    private let pathText: String
 
     /// Validates the operand: `in`/`not_in` need an array, `exists` a boolean, `matches` a valid
     /// regular expression, `starts_with`/`ends_with` a string, `gt gte lt lte` a number or a string.
@@ -89,12 +93,25 @@ public struct Comparison: Sendable, Hashable, CustomStringConvertible {
         self.operand = operand
         self.regex = regex
         self.location = location
+        self.pathText = path.description
+        if op == .exists, operand == .bool(true) {
+            self.text = "\(path) exists"
+        } else {
+            self.text = "\(path) \(op.rawValue) \(shortJSON(operand))"
+        }
     }
 
     /// `properties.cart_value gte 20`; `properties.plan exists` for `exists: true`.
-    public var description: String {
-        if op == .exists, operand == .bool(true) { return "\(path) exists" }
-        return "\(path) \(op.rawValue) \(shortJSON(operand))"
+    public var description: String { text }
+
+    public static func == (lhs: Comparison, rhs: Comparison) -> Bool {
+        lhs.path == rhs.path && lhs.op == rhs.op && lhs.operand == rhs.operand && lhs.location == rhs.location
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(op)
+        hasher.combine(operand)
     }
 
     /// Evaluates against a scope; nil when the comparison holds, else why it does not.
@@ -102,7 +119,7 @@ public struct Comparison: Sendable, Hashable, CustomStringConvertible {
         let value = path.resolve(in: scope)
         guard let detail = check(value) else { return nil }
         return ComparisonFailure(
-            path: path.description, op: op.rawValue, expected: operand, seen: value,
+            path: pathText, op: op.rawValue, expected: operand, seen: value,
             explanation: "\(description): \(detail)", location: location)
     }
 
@@ -188,7 +205,7 @@ public struct Comparison: Sendable, Hashable, CustomStringConvertible {
 
 /// Equality for conditions: same type and equal; numbers by value (20 == 20.0); strings by Unicode
 /// scalars (no normalization, like Braze and SQL would compare them).
-func jsonEqual(_ a: JSONValue, _ b: JSONValue) -> Bool {
+private func jsonEqual(_ a: JSONValue, _ b: JSONValue) -> Bool {
     switch (a, b) {
     case (.null, .null): return true
     case (.bool(let x), .bool(let y)): return x == y
@@ -227,7 +244,7 @@ private func containsBytes(_ haystack: String, _ needle: String) -> Bool {
 }
 
 /// Compact JSON cut to a readable length for explanations (the full value is kept in `seen`).
-func shortJSON(_ value: JSONValue, limit: Int = 120) -> String {
+private func shortJSON(_ value: JSONValue, limit: Int = 120) -> String {
     let text = value.compactJSON
     guard text.unicodeScalars.count > limit else { return text }
     return String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"

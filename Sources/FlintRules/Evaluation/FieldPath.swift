@@ -24,7 +24,7 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
         let path = try parser.parse()
         if parser.position < scalars.count {
             throw PathError(
-                message: "unexpected \(describe(scalars[parser.position])) in path", column: parser.position + 1)
+                message: "unexpected \(quotedForMessage(scalars[parser.position])) in path", column: parser.position + 1)
         }
         self = path
     }
@@ -102,16 +102,16 @@ private func isBareKey(_ key: String) -> Bool {
 }
 
 /// `'x'`, `U+0009`, or "end of input", for messages.
-func describe(_ scalar: Unicode.Scalar?) -> String {
+func quotedForMessage(_ scalar: Unicode.Scalar?) -> String {
     guard let scalar else { return "end of input" }
     if scalar.value < 0x20 || scalar.value == 0x7F || (scalar.properties.isWhitespace && scalar != " ") {
-        return "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+        return "U+" + String(scalar.value, radix: 16, uppercase: true).zeroPadded(to: 4)
     }
     return "'\(scalar)'"
 }
 
 extension String {
-    func leftPadded(to width: Int) -> String {
+    func zeroPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
@@ -139,7 +139,7 @@ struct PathParser {
         } else if first == "." {
             throw PathError(message: "empty segment before '.'", column: column(position))
         } else {
-            throw PathError(message: "expected a path, found \(describe(first))", column: column(position))
+            throw PathError(message: "expected a path, found \(quotedForMessage(first))", column: column(position))
         }
         while let next = peek() {
             if next == "." {
@@ -151,13 +151,13 @@ struct PathParser {
                     throw PathError(message: "empty segment between '..'", column: column(position))
                 }
                 guard isBareKeyScalar(after) else {
-                    throw PathError(message: "expected a key after '.', found \(describe(after))", column: column(position))
+                    throw PathError(message: "expected a key after '.', found \(quotedForMessage(after))", column: column(position))
                 }
                 segments.append(.key(parseBareKey()))
             } else if next == "[" {
                 segments.append(try parseBracket())
             } else if isBareKeyScalar(next) {
-                throw PathError(message: "expected '.' or '[' before \(describe(next))", column: column(position))
+                throw PathError(message: "expected '.' or '[' before \(quotedForMessage(next))", column: column(position))
             } else {
                 break
             }
@@ -220,13 +220,13 @@ struct PathParser {
             throw PathError(message: "empty brackets: expected an index or a quoted key", column: column(position))
         } else {
             throw PathError(
-                message: "expected an index or a quoted key in brackets, found \(describe(first))",
+                message: "expected an index or a quoted key in brackets, found \(quotedForMessage(first))",
                 column: column(position))
         }
         while let s = peek(), s == " " { position += 1 }
         guard let close = peek() else { throw PathError(message: "unclosed '['", column: column(open)) }
         guard close == "]" else {
-            throw PathError(message: "expected ']' to close '[', found \(describe(close))", column: column(position))
+            throw PathError(message: "expected ']' to close '[', found \(quotedForMessage(close))", column: column(position))
         }
         position += 1
         return segment

@@ -327,7 +327,7 @@ private struct TemplateParser {
             guard next == "|" else {
                 let after = filters.isEmpty ? "the path" : "a filter"
                 throw TemplateError(
-                    message: "expected '|' or '}}' after \(after), found \(describe(next))", column: column(position))
+                    message: "expected '|' or '}}' after \(after), found \(quotedForMessage(next))", column: column(position))
             }
             position += 1
             skipWhitespace()
@@ -345,7 +345,7 @@ private struct TemplateParser {
         let known = Template.TemplateFilter.knownNames.joined(separator: ", ")
         guard !name.isEmpty else {
             throw TemplateError(
-                message: "expected a filter name after '|', found \(describe(peek())) (known filters: \(known))",
+                message: "expected a filter name after '|', found \(quotedForMessage(peek())) (known filters: \(known))",
                 column: column(nameStart))
         }
         skipWhitespace()
@@ -369,7 +369,7 @@ private struct TemplateParser {
             guard !token.isEmpty, token.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }),
                 let decimals = Int(token), decimals <= Template.TemplateFilter.maxRoundDecimals
             else {
-                let found = token.isEmpty ? describe(peek()) : "'\(token)'"
+                let found = token.isEmpty ? quotedForMessage(peek()) : "'\(token)'"
                 throw TemplateError(
                     message:
                         "filter 'round' takes a whole number of decimals from 0 to \(Template.TemplateFilter.maxRoundDecimals), found \(found)",
@@ -426,7 +426,7 @@ private struct TemplateParser {
         case "null": return .null
         case "":
             throw TemplateError(
-                message: "filter 'default' needs a value after ':', found \(describe(peek()))", column: column(start))
+                message: "filter 'default' needs a value after ':', found \(quotedForMessage(peek()))", column: column(start))
         default:
             if case .number(let n)? = try? JSONParser.parse(token) { return .number(n) }
             throw TemplateError(

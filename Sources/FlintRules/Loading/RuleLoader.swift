@@ -82,32 +82,37 @@ public enum RuleLoader {
 /// A validated set of rules, indexed by the event names that trigger them.
 public struct RuleSet: Sendable {
     public let rules: [Rule]
-    private let triggers: [String: [Int]]
-    private let cancellers: [String: [Int]]
+    private let triggers: [String: [Rule]]
+    private let cancellers: [String: [Rule]]
+    private let byID: [String: Rule]
 
     public init(_ rules: [Rule]) {
         self.rules = rules
-        var triggers: [String: [Int]] = [:]
-        var cancellers: [String: [Int]] = [:]
-        for (i, rule) in rules.enumerated() where rule.enabled {
-            for name in Set(rule.trigger.events) { triggers[name, default: []].append(i) }
-            for name in Set(rule.cancelOn.flatMap(\.events)) { cancellers[name, default: []].append(i) }
+        var triggers: [String: [Rule]] = [:]
+        var cancellers: [String: [Rule]] = [:]
+        var byID: [String: Rule] = [:]
+        for rule in rules {
+            byID[rule.id] = rule
+            guard rule.enabled else { continue }
+            for name in Set(rule.trigger.events) { triggers[name, default: []].append(rule) }
+            for name in Set(rule.cancelOn.flatMap(\.events)) { cancellers[name, default: []].append(rule) }
         }
         self.triggers = triggers
         self.cancellers = cancellers
+        self.byID = byID
     }
 
     public static let empty = RuleSet([])
 
     /// Enabled rules whose `when.event` names this event, in load order.
     public func rules(triggeredBy name: String) -> [Rule] {
-        (triggers[name] ?? []).map { rules[$0] }
+        triggers[name] ?? []
     }
 
     /// Enabled rules that a `name` event may cancel (`cancel_on`).
     public func rules(cancelledBy name: String) -> [Rule] {
-        (cancellers[name] ?? []).map { rules[$0] }
+        cancellers[name] ?? []
     }
 
-    public func rule(id: String) -> Rule? { rules.first { $0.id == id } }
+    public func rule(id: String) -> Rule? { byID[id] }
 }

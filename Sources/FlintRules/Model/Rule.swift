@@ -2,21 +2,23 @@ import FlintPluginAPI
 import Foundation
 
 /// One automation rule, as loaded and validated from `rules/`.
-public struct Rule: Sendable {
-    public var id: String
-    public var description: String?
-    public var enabled: Bool
-    public var trigger: Trigger
-    public var send: SendSpec
-    public var schedule: ScheduleSpec
-    public var limit: LimitSpec
-    public var cancelOn: [Trigger]
+///
+/// Immutable, and a class so that rule sets, decisions and runs share one copy.
+public final class Rule: Sendable {
+    public let id: String
+    public let description: String?
+    public let enabled: Bool
+    public let trigger: Trigger
+    public let send: SendSpec
+    public let schedule: ScheduleSpec
+    public let limit: LimitSpec
+    public let cancelOn: [Trigger]
     /// Where the rule's definition starts.
-    public var location: SourceLocation
+    public let location: SourceLocation
     /// A hash of the rule's definition (its own YAML/JSON text, canonicalised), the rule version.
-    public var version: String
+    public let version: String
     /// The rule's definition as canonical JSON, kept with each version.
-    public var definition: JSONValue
+    public let definition: JSONValue
 
     public init(
         id: String, description: String? = nil, enabled: Bool = true, trigger: Trigger, send: SendSpec,

@@ -14,18 +14,16 @@ struct ZoneClock {
     }
 
     let zone: TimeZone
-    private let calendar: Calendar
+    private let table: ZoneTable
 
     init(_ zone: TimeZone) {
         self.zone = zone
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
-        self.calendar = calendar
+        self.table = ZoneTable.table(for: zone)
     }
 
     /// The zone's offset from UTC at an instant, in seconds.
     func offset(at instant: Int64) -> Int {
-        zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant)))
+        table.offset(at: instant)
     }
 
     /// The wall clock of an instant in this zone.
@@ -33,36 +31,34 @@ struct ZoneClock {
         WallClock(localSeconds: instant + Int64(offset(at: instant)))
     }
 
-    /// Resolves a date at a time of day in this zone.
-    ///
-    /// `Calendar.date(from:)` implements exactly the gap/overlap rule (PLATFORM.md, "Time zones");
-    /// the gap and overlap are then detected from the zone's offsets so the ledger can say so.
+    /// Resolves a date at a time of day in this zone, with DESIGN.md's rule: a wall clock in a DST gap
+    /// moves forward by the gap (02:30 -> 03:30), one in an overlap takes the earlier instant. This is
+    /// what `Calendar.date(from:)` does (PLATFORM.md, "Time zones"), computed from the offsets on
+    /// either side: no offset change is closer than a day to another in any zone's rules.
     func resolve(_ date: CivilDate, at secondsOfDay: Int) -> Resolution {
-        let wanted = WallClock(date: date, secondsOfDay: secondsOfDay)
-        let components = DateComponents(
-            year: date.year, month: date.month, day: date.day,
-            hour: secondsOfDay / 3600, minute: secondsOfDay / 60 % 60, second: secondsOfDay % 60)
-        let instant: Int64
-        if let resolved = calendar.date(from: components) {
-            instant = Int64(resolved.timeIntervalSince1970.rounded(.up))
-        } else {
-            // Not expected for Gregorian dates; fall back to the offset at the naive instant.
-            let naive = wanted.localSeconds
-            instant = naive - Int64(offset(at: naive - Int64(offset(at: naive))))
+        let local = WallClock(date: date, secondsOfDay: secondsOfDay).localSeconds
+        let before = Int64(offset(at: local - 86_400 - 14 * 3600))
+        let after = Int64(offset(at: local + 86_400 + 14 * 3600))
+        let early = local - before  // the wall clock read with the offset in force before a change
+        let late = local - after  // ... and after it
+        let earlyValid = Int64(offset(at: early)) == before
+        let lateValid = Int64(offset(at: late)) == after
+        switch (earlyValid, lateValid) {
+        case (true, true) where early != late:
+            // Both readings exist: an overlap. Take the earlier instant.
+            let first = min(early, late), second = max(early, late)
+            return Resolution(instant: first, gapShift: 0, overlapLater: second)
+        case (true, _):
+            return Resolution(instant: early, gapShift: 0, overlapLater: nil)
+        case (false, true):
+            return Resolution(instant: late, gapShift: 0, overlapLater: nil)
+        case (false, false):
+            // Neither exists: a gap. Reading it with the earlier offset lands after the change,
+            // the wall clock moved forward by the gap.
+            let instant = early
+            let landed = instant + Int64(offset(at: instant))
+            return Resolution(instant: instant, gapShift: Int(landed - local), overlapLater: nil)
         }
-        let offsetThere = offset(at: instant)
-        let gapShift = Int(instant + Int64(offsetThere) - wanted.localSeconds)
-        var overlapLater: Int64?
-        if gapShift == 0 {
-            // A fall-back transition shortly after `instant` repeats this wall clock under the
-            // smaller offset; DST changes are at most 2 h, so 6 h ahead is past any such transition.
-            let offsetAfter = offset(at: instant + 6 * 3600)
-            if offsetAfter < offsetThere {
-                let later = wanted.localSeconds - Int64(offsetAfter)
-                if later > instant, offset(at: later) == offsetAfter { overlapLater = later }
-            }
-        }
-        return Resolution(instant: instant, gapShift: gapShift, overlapLater: overlapLater)
     }
 
     func resolve(_ date: CivilDate, at time: TimeOfDay) -> Resolution { resolve(date, at: time.secondsOfDay) }
