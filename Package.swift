@@ -12,11 +12,14 @@ let package = Package(
         .executable(name: "flint", targets: ["flint"]),
         .library(name: "FlintPluginAPI", targets: ["FlintPluginAPI"]),
         .library(name: "FlintRules", targets: ["FlintRules"]),
+        .library(name: "FlintCore", targets: ["FlintCore"]),
+        .library(name: "FlintStore", targets: ["FlintStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -29,10 +32,20 @@ let package = Package(
             dependencies: ["FlintPluginAPI", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "FlintCore",
+            dependencies: ["FlintPluginAPI", "FlintRules", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FlintStore",
+            dependencies: ["FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "flint",
             dependencies: [
-                "FlintPluginAPI", "FlintRules",
+                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -40,7 +53,9 @@ let package = Package(
         ),
         .testTarget(name: "FlintPluginAPITests", dependencies: ["FlintPluginAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "flintTests", dependencies: ["flint"], swiftSettings: swiftSettings),
+        .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "FlintStoreTests", dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "flintTests", dependencies: ["flint", "FlintPluginAPI"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,207 @@
+import FlintPluginAPI
+import FlintRules
+import Foundation
+import Synchronization
+
+/// The in-memory twin of the SQLite store, for fast tests: same protocol, same transaction semantics
+/// (a write that throws leaves nothing behind).
+public final class MemoryStateStore: StateStore, LedgerReader {
+    struct State: Sendable {
+        var events: [EventRecord] = []
+        var eventsById: [String: Int] = [:]
+        var rejected: [RejectedRecord] = []
+        var profiles: [String: UserProfile] = [:]
+        var ruleVersions: [String: RuleVersionRecord] = [:]
+        var oncePer: [String: (time: Date, run: Int64)] = [:]
+        var runs: [Int64: RunRecord] = [:]
+        var consumed: [Int64: (rule: String, at: Date)] = [:]
+        var outboxKeys: [String: Int64] = [:]
+        var outboxPending: [Int64: Date] = [:]
+        var nextEventSeq: Int64 = 1
+        var nextRunId: Int64 = 1
+        var nextRejectedId: Int64 = 1
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var ledger: any LedgerReader { self }
+
+    public func write<T: Sendable>(_ body: @Sendable (inout any StateTransaction) throws -> T) async throws -> T {
+        try state.withLock { committed in
+            var transaction: any StateTransaction = Transaction(state: committed)
+            let result = try body(&transaction)
+            // Only a body that returned commits its changes.
+            committed = (transaction as! Transaction).state
+            return result
+        }
+    }
+
+    struct Transaction: StateTransaction {
+        var state: State
+
+        mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64? {
+            if state.eventsById[event.messageId] != nil { return nil }
+            let seq = state.nextEventSeq
+            state.nextEventSeq += 1
+            state.eventsById[event.messageId] = state.events.count
+            state.events.append(
+                EventRecord(
+                    seq: seq, messageId: event.messageId, type: event.type, name: event.name, userKey: event.userKey,
+                    userId: event.userId, anonymousId: event.anonymousId, timestamp: event.timestamp, receivedAt: receivedAt,
+                    source: source, body: event.raw))
+            return seq
+        }
+
+        mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws {
+            state.rejected.append(RejectedRecord(id: state.nextRejectedId, receivedAt: receivedAt, source: source, index: index, errors: errors, body: body))
+            state.nextRejectedId += 1
+        }
+
+        func profile(for userKey: String) throws -> UserProfile? { state.profiles[userKey] }
+
+        mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws {
+            state.profiles[userKey] = profile
+        }
+
+        mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
+            let key = version.ruleId + "\u{0}" + version.version
+            if state.ruleVersions[key] == nil { state.ruleVersions[key] = version }
+        }
+
+        func oncePerLast(rule: String, key: String) throws -> Date? { state.oncePer[rule + "\u{0}" + key]?.time }
+
+        mutating func setOncePer(rule: String, key: String, eventTime: Date, runId: Int64) throws {
+            state.oncePer[rule + "\u{0}" + key] = (eventTime, runId)
+        }
+
+        func consumedCount(rule: String, since: Date) throws -> Int {
+            state.consumed.values.filter { $0.rule == rule && $0.at >= since }.count
+        }
+
+        mutating func insertRun(_ run: NewRun) throws -> Int64 {
+            let id = state.nextRunId
+            state.nextRunId += 1
+            state.runs[id] = RunRecord(
+                id: id, eventSeq: run.eventSeq, eventId: run.eventId, ruleId: run.ruleId, ruleVersion: run.ruleVersion,
+                user: run.user, status: run.status, reason: run.reason, action: run.action, sendAt: run.sendAt,
+                schedule: run.schedule, request: run.request, trace: run.trace, createdAt: run.createdAt, updatedAt: run.createdAt)
+            if let at = run.consumedAt { state.consumed[id] = (run.ruleId, at) }
+            return id
+        }
+
+        mutating func insertOutbox(_ item: NewOutboxItem) throws -> Bool {
+            if state.outboxKeys[item.key] != nil { return false }
+            state.outboxKeys[item.key] = item.runId
+            state.outboxPending[item.runId] = item.createdAt
+            return true
+        }
+
+        func openRuns(rule: String, user: String) throws -> [OpenRun] {
+            state.runs.values
+                .filter { $0.ruleId == rule && $0.user == user && ($0.status == .pending || $0.status == .scheduled) }
+                .sorted { $0.id < $1.id }
+                .map { OpenRun(id: $0.id, status: $0.status, eventSeq: $0.eventSeq, scheduleId: $0.scheduleId) }
+        }
+
+        mutating func cancelRun(id: Int64, byEvent messageId: String, reason: String, at: Date) throws {
+            guard var run = state.runs[id] else { return }
+            run.status = .cancelled
+            run.cancelledBy = messageId
+            run.reason = reason
+            run.updatedAt = at
+            state.runs[id] = run
+            state.outboxPending[id] = nil
+        }
+    }
+
+    // MARK: LedgerReader
+
+    public func runs(_ query: RunQuery) async throws -> [RunRecord] {
+        state.withLock { s in
+            Array(
+                s.runs.values
+                    .filter { r in
+                        (query.rule == nil || r.ruleId == query.rule) && (query.status == nil || r.status == query.status)
+                            && (query.user == nil || r.user == query.user) && (query.event == nil || r.eventId == query.event)
+                            && (query.since == nil || r.createdAt >= query.since!)
+                    }
+                    .sorted { $0.id > $1.id }
+                    .prefix(query.limit))
+        }
+    }
+
+    public func run(id: Int64) async throws -> RunRecord? { state.withLock { $0.runs[id] } }
+
+    public func events(_ query: EventQuery) async throws -> [EventRecord] {
+        state.withLock { s in
+            Array(
+                s.events.reversed()
+                    .filter { e in
+                        (query.name == nil || e.name == query.name) && (query.user == nil || e.userKey == query.user)
+                            && (query.since == nil || e.receivedAt >= query.since!)
+                    }
+                    .prefix(query.limit))
+        }
+    }
+
+    public func event(id: String) async throws -> EventRecord? {
+        state.withLock { s in
+            if let i = s.eventsById[id] { return s.events[i] }
+            if let seq = Int64(id) { return s.events.first { $0.seq == seq } }
+            return nil
+        }
+    }
+
+    public func rejected(_ query: EventQuery) async throws -> [RejectedRecord] {
+        state.withLock { s in
+            Array(s.rejected.reversed().filter { query.since == nil || $0.receivedAt >= query.since! }.prefix(query.limit))
+        }
+    }
+
+    public func status() async throws -> StoreStatus {
+        state.withLock { s in
+            var counts: [RunStatus: Int] = [:]
+            for r in s.runs.values { counts[r.status, default: 0] += 1 }
+            let pendingRuns = s.outboxPending.filter { s.runs[$0.key]?.status == .pending }
+            return StoreStatus(
+                runsByStatus: counts, events: s.events.count, rejected: s.rejected.count, outboxPending: pendingRuns.count,
+                oldestPendingCreatedAt: pendingRuns.values.min(), ruleVersions: s.ruleVersions.count,
+                lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)),
+                lastEventAt: s.events.last?.receivedAt)
+        }
+    }
+
+    public func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord? {
+        state.withLock { $0.ruleVersions[rule + "\u{0}" + version] }
+    }
+
+    public func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult {
+        state.withLock { s in
+            let open: Set<RunStatus> = [.pending, .scheduled, .unknown]
+            let keepSeqs = Set(s.runs.values.filter { open.contains($0.status) }.map(\.eventSeq))
+            var removedRuns = 0
+            for (id, r) in s.runs where !open.contains(r.status) {
+                let age = now.timeIntervalSince(r.createdAt)
+                if age > (r.status == .notMatched ? policy.notMatched : policy.runs) {
+                    s.runs[id] = nil
+                    s.consumed[id] = nil
+                    removedRuns += 1
+                }
+            }
+            let before = s.events.count
+            s.events.removeAll { now.timeIntervalSince($0.receivedAt) > policy.events && !keepSeqs.contains($0.seq) }
+            let removedEvents = before - s.events.count
+            let liveSeqs = Set(s.events.map(\.seq))
+            for (id, r) in s.runs where !liveSeqs.contains(r.eventSeq) {
+                s.runs[id] = nil
+                removedRuns += 1
+            }
+            s.eventsById = Dictionary(uniqueKeysWithValues: s.events.enumerated().map { ($1.messageId, $0) })
+            let rejectedBefore = s.rejected.count
+            s.rejected.removeAll { now.timeIntervalSince($0.receivedAt) > policy.rejected }
+            return PruneResult(events: removedEvents, runs: removedRuns, rejected: rejectedBefore - s.rejected.count)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+/// The writes and reads the engine makes inside one transaction.
+///
+/// Implemented by `MemoryStateStore` and by FlintStore's SQLite store. Everything done through one
+/// transaction value is committed together or not at all: the engine relies on this to write an
+/// event, its runs, their outbox rows and the rule state they consume atomically.
+public protocol StateTransaction {
+    /// Inserts an accepted event; returns its sequence number, or nil when its messageId was
+    /// already accepted (a duplicate: nothing is written).
+    mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64?
+    mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws
+
+    func profile(for userKey: String) throws -> UserProfile?
+    mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws
+
+    /// Records a rule version if it is new.
+    mutating func recordRuleVersion(_ version: RuleVersionRecord) throws
+
+    /// The event time of the last send that consumed `once_per` for (rule, key), if any.
+    func oncePerLast(rule: String, key: String) throws -> Date?
+    mutating func setOncePer(rule: String, key: String, eventTime: Date, runId: Int64) throws
+    /// How many runs of a rule reached `pending` at or after `since` (for `max_sends`).
+    func consumedCount(rule: String, since: Date) throws -> Int
+
+    mutating func insertRun(_ run: NewRun) throws -> Int64
+    /// Inserts an outbox row; false (and nothing written) when a row with the same key exists.
+    mutating func insertOutbox(_ item: NewOutboxItem) throws -> Bool
+
+    /// The user's runs of a rule that are still `pending` or `scheduled` (for `cancel_on`).
+    func openRuns(rule: String, user: String) throws -> [OpenRun]
+    /// Marks a run cancelled by an event; a pending outbox row is withdrawn with it.
+    mutating func cancelRun(id: Int64, byEvent messageId: String, reason: String, at: Date) throws
+}
+
+/// Durable state: events, profiles, rule versions, runs, the outbox, rule state.
+public protocol StateStore: Sendable {
+    /// Runs `body` in one write transaction and commits it. When this returns, the writes are durable
+    /// (for SQLite: committed in WAL mode). When `body` throws, nothing of it is written.
+    func write<T: Sendable>(_ body: @Sendable (inout any StateTransaction) throws -> T) async throws -> T
+
+    /// Read-only queries, safe while another process writes.
+    var ledger: any LedgerReader { get }
+
+    /// Deletes what the policy no longer keeps. Pending and scheduled runs, and their events, are kept.
+    func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult
+}
+
+/// Filters for `flint runs`.
+public struct RunQuery: Sendable, Hashable {
+    public var rule: String?
+    public var status: RunStatus?
+    public var user: String?
+    /// An event's messageId.
+    public var event: String?
+    /// Only runs created at or after this instant.
+    public var since: Date?
+    /// At most this many, newest first.
+    public var limit: Int
+
+    public init(rule: String? = nil, status: RunStatus? = nil, user: String? = nil, event: String? = nil, since: Date? = nil, limit: Int = 50) {
+        self.rule = rule
+        self.status = status
+        self.user = user
+        self.event = event
+        self.since = since
+        self.limit = limit
+    }
+}
+
+/// Filters for `flint events`.
+public struct EventQuery: Sendable, Hashable {
+    public var name: String?
+    public var user: String?
+    public var since: Date?
+    public var limit: Int
+
+    public init(name: String? = nil, user: String? = nil, since: Date? = nil, limit: Int = 50) {
+        self.name = name
+        self.user = user
+        self.since = since
+        self.limit = limit
+    }
+}
+
+/// What `flint status` shows about the store.
+public struct StoreStatus: Sendable, Hashable {
+    public var runsByStatus: [RunStatus: Int]
+    public var events: Int
+    public var rejected: Int
+    /// Outbox rows waiting to be sent.
+    public var outboxPending: Int
+    /// The creation time of the oldest pending outbox row.
+    public var oldestPendingCreatedAt: Date?
+    /// Rule versions recorded, and the newest per rule.
+    public var ruleVersions: Int
+    /// The last failures (`failed` runs, newest first): when, rule, reason.
+    public var lastFailures: [RunRecord]
+    public var lastEventAt: Date?
+
+    public init(
+        runsByStatus: [RunStatus: Int], events: Int, rejected: Int, outboxPending: Int, oldestPendingCreatedAt: Date?,
+        ruleVersions: Int, lastFailures: [RunRecord], lastEventAt: Date?
+    ) {
+        self.runsByStatus = runsByStatus
+        self.events = events
+        self.rejected = rejected
+        self.outboxPending = outboxPending
+        self.oldestPendingCreatedAt = oldestPendingCreatedAt
+        self.ruleVersions = ruleVersions
+        self.lastFailures = lastFailures
+        self.lastEventAt = lastEventAt
+    }
+}
+
+/// How long the ledger keeps things.
+public struct RetentionPolicy: Sendable, Hashable {
+    /// Events (and the runs of deleted events) older than this are pruned.
+    public var events: TimeInterval
+    /// Runs older than this are pruned (pending ones never are).
+    public var runs: TimeInterval
+    /// `not_matched` runs, which can be numerous, have their own, usually shorter, retention.
+    public var notMatched: TimeInterval
+    /// Rejected events.
+    public var rejected: TimeInterval
+
+    public init(events: TimeInterval = 30 * 86_400, runs: TimeInterval = 30 * 86_400, notMatched: TimeInterval = 3 * 86_400, rejected: TimeInterval = 30 * 86_400) {
+        self.events = events
+        self.runs = runs
+        self.notMatched = notMatched
+        self.rejected = rejected
+    }
+}
+
+/// What a prune removed.
+public struct PruneResult: Sendable, Hashable {
+    public var events: Int
+    public var runs: Int
+    public var rejected: Int
+
+    public init(events: Int, runs: Int, rejected: Int) {
+        self.events = events
+        self.runs = runs
+        self.rejected = rejected
+    }
+}
+
+/// Reads for the CLI and HTTP endpoints.
+public protocol LedgerReader: Sendable {
+    /// Newest first.
+    func runs(_ query: RunQuery) async throws -> [RunRecord]
+    func run(id: Int64) async throws -> RunRecord?
+    /// Newest first.
+    func events(_ query: EventQuery) async throws -> [EventRecord]
+    /// By messageId, or by sequence number given as digits.
+    func event(id: String) async throws -> EventRecord?
+    /// Newest first.
+    func rejected(_ query: EventQuery) async throws -> [RejectedRecord]
+    func status() async throws -> StoreStatus
+    func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord?
+}
