@@ -21,10 +21,14 @@ public struct IncomingEvent: Sendable {
     /// The id to use when `value` has no `messageId` (files derive it from content hash and line,
     /// so a file read twice never produces two events).
     public var fallbackMessageId: String?
+    /// Set when the source could not read the item at all (invalid JSON on an NDJSON line): the engine
+    /// rejects it with this reason and keeps `value` (the raw text, as a string) for inspection.
+    public var problem: String?
 
-    public init(value: JSONValue, fallbackMessageId: String? = nil) {
+    public init(value: JSONValue, fallbackMessageId: String? = nil, problem: String? = nil) {
         self.value = value
         self.fallbackMessageId = fallbackMessageId
+        self.problem = problem
     }
 }
 

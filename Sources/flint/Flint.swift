@@ -7,7 +7,10 @@ struct Flint: AsyncParsableCommand {
         commandName: "flint",
         abstract: "Event-driven automation for Braze: rules decide which events schedule which campaign, and when.",
         version: "0.1.0",
-        subcommands: [RulesCommand.self, BenchCommand.self]
+        subcommands: [
+            RulesCommand.self,
+            BenchCommand.self,
+        ]
     )
 
     /// Exit codes per DESIGN.md: 0 ok, 1 findings or failure, 2 usage.

@@ -1,0 +1,141 @@
+import FlintPluginAPI
+import FlintRules
+import Foundation
+import Logging
+
+/// The engine: checks, deduplicates and commits events, and in the same transaction matches them
+/// against the rules, plans the sends and writes runs, outbox rows and rule state.
+///
+/// Every source delivers through `submit`. Submissions that arrive while a commit is in progress are
+/// committed together in the next one (group commit): an idle engine commits at once, a busy one
+/// amortises the transaction over everything that queued behind it.
+public final class Engine: EventSink {
+    public let store: any StateStore
+    public let ruleBook: RuleBook
+    public let settings: EngineSettings
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+    private let committer: GroupCommitter
+
+    public init(
+        store: any StateStore, ruleBook: RuleBook, settings: EngineSettings = EngineSettings(), logger: Logger = Logger(label: "flint.engine"),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.store = store
+        self.ruleBook = ruleBook
+        self.settings = settings
+        self.now = now
+        self.logger = logger
+        self.committer = GroupCommitter(store: store, ruleBook: ruleBook, settings: settings, now: now)
+    }
+
+    /// Installs a validated rule set and records its rule versions, so every run can point at the
+    /// exact definition it used.
+    public func install(_ rules: RuleSet) async throws {
+        let at = now()
+        let versions = rules.rules.map {
+            RuleVersionRecord(ruleId: $0.id, version: $0.version, file: $0.location.file, definition: $0.definition, firstSeen: at)
+        }
+        try await store.write { transaction in
+            for v in versions { try transaction.recordRuleVersion(v) }
+        }
+        ruleBook.replace(with: rules)
+    }
+
+    public func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
+        try await committer.commit(GroupCommitter.Request(events: batch, source: source))
+    }
+}
+
+/// Collects submissions and commits them in groups, one transaction per group.
+actor GroupCommitter {
+    struct Request: Sendable {
+        var events: [IncomingEvent]
+        var source: String
+    }
+
+    private struct Waiting {
+        var request: Request
+        var continuation: CheckedContinuation<SubmitReceipt, any Error>
+    }
+
+    private let store: any StateStore
+    private let ruleBook: RuleBook
+    private let settings: EngineSettings
+    private let now: @Sendable () -> Date
+    private var queue: [Waiting] = []
+    private var draining = false
+
+    init(store: any StateStore, ruleBook: RuleBook, settings: EngineSettings, now: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.ruleBook = ruleBook
+        self.settings = settings
+        self.now = now
+    }
+
+    func commit(_ request: Request) async throws -> SubmitReceipt {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.append(Waiting(request: request, continuation: continuation))
+            if !draining {
+                draining = true
+                // The drain ends when the queue is empty; nothing runs while the engine is idle.
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !queue.isEmpty {
+            // Take everything queued, up to the per-commit cap (a single large batch is never split).
+            var group: [Waiting] = []
+            var count = 0
+            while let next = queue.first, group.isEmpty || count + next.request.events.count <= settings.maxEventsPerCommit {
+                group.append(queue.removeFirst())
+                count += next.request.events.count
+            }
+            let requests = group.map(\.request)
+            let processor = EventProcessor(rules: ruleBook.rules, settings: settings, now: now())
+            do {
+                let receipts = try await store.write { transaction in
+                    try requests.map { try Self.apply($0, processor: processor, in: &transaction) }
+                }
+                for (waiting, receipt) in zip(group, receipts) { waiting.continuation.resume(returning: receipt) }
+            } catch {
+                for waiting in group { waiting.continuation.resume(throwing: error) }
+            }
+        }
+        draining = false
+    }
+
+    private static func apply(_ request: Request, processor: EventProcessor, in transaction: inout any StateTransaction) throws -> SubmitReceipt {
+        var accepted = 0, duplicates = 0
+        var rejected: [SubmitReceipt.Rejected] = []
+        let receivedAt = processor.now
+        for (index, incoming) in request.events.enumerated() {
+            if let problem = incoming.problem {
+                rejected.append(SubmitReceipt.Rejected(index: index, errors: [problem]))
+                let raw = incoming.value.stringValue ?? incoming.value.compactJSON
+                try transaction.insertRejected(source: request.source, index: index, errors: [problem], body: String(raw.prefix(65_536)), receivedAt: receivedAt)
+                continue
+            }
+            let decoded = Event.decode(
+                incoming.value, receivedAt: receivedAt,
+                fallbackMessageId: incoming.fallbackMessageId ?? "flint-" + UUID().uuidString.lowercased())
+            switch decoded {
+            case .failure(let rejection):
+                rejected.append(SubmitReceipt.Rejected(index: index, errors: rejection.errors))
+                try transaction.insertRejected(
+                    source: request.source, index: index, errors: rejection.errors, body: String(incoming.value.compactJSON.prefix(65_536)),
+                    receivedAt: receivedAt)
+            case .success(let event):
+                guard let seq = try transaction.insertEvent(event, source: request.source, receivedAt: receivedAt) else {
+                    duplicates += 1
+                    continue
+                }
+                accepted += 1
+                try processor.process(event, seq: seq, in: &transaction)
+            }
+        }
+        return SubmitReceipt(accepted: accepted, duplicates: duplicates, rejected: rejected)
+    }
+}

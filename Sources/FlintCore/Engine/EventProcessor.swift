@@ -1,0 +1,133 @@
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+/// What happens to one accepted event inside the commit that stores it: identify updates the profile,
+/// `cancel_on` cancels, then each triggered rule is evaluated and its run written with its outbox row
+/// and the rule state it consumes. Pure decisions come from FlintRules; this type only sequences
+/// them against the transaction (DESIGN.md "Limits come after the planner").
+struct EventProcessor {
+    let rules: RuleSet
+    let settings: EngineSettings
+    let now: Date
+
+    var context: PlanningContext {
+        PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead)
+    }
+
+    func process(_ event: Event, seq: Int64, in transaction: inout any StateTransaction) throws {
+        let userKey = event.userKey
+        var profile = try transaction.profile(for: userKey)
+
+        if event.type == .identify {
+            var updated = profile ?? UserProfile()
+            if case .object(let traits) = event.traits, !traits.isEmpty {
+                var merged = updated.traits.objectValue ?? [:]
+                for (k, v) in traits { merged[k] = v }
+                updated.traits = .object(merged)
+            }
+            if let zone = event.contextTimeZone, TimeZone(identifier: zone) != nil {
+                updated.timeZone = zone
+            }
+            if updated != profile { try transaction.saveProfile(updated, for: userKey, at: now) }
+            profile = updated
+            return
+        }
+        guard let name = event.name else { return }
+
+        // A later event cancels the user's open runs of rules that name it in cancel_on. First, so an
+        // event that both cancels and triggers a rule replaces the old send with a new one.
+        for rule in rules.rules(cancelledBy: name) {
+            let scope = RuleEvaluator.scope(event: event, profile: profile)
+            guard rule.cancelOn.contains(where: { $0.events.contains(name) && ($0.condition?.evaluate(in: scope).passed ?? true) }) else {
+                continue
+            }
+            for open in try transaction.openRuns(rule: rule.id, user: userKey) where open.eventSeq < seq && open.status == .pending {
+                try transaction.cancelRun(
+                    id: open.id, byEvent: event.messageId,
+                    reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
+            }
+        }
+
+        let triggered = rules.rules(triggeredBy: name)
+        if triggered.isEmpty { return }
+        let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
+        for rule in triggered {
+            let decision = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
+            try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
+        }
+    }
+
+    private func record(_ decision: Decision, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction) throws {
+        var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
+        var status: RunStatus
+        var reason = decision.reason
+        switch decision.outcome {
+        case .notMatched(let failure):
+            status = .notMatched
+            trace.failedCondition = failure
+        case .skipped:
+            status = .skipped
+        case .failed:
+            status = .failed
+        case .planned:
+            status = .pending
+        }
+
+        if status == .pending, let held = try limitHolding(decision, rule: rule, event: event, in: &transaction) {
+            status = .skipped
+            reason = held.reason
+            trace.gates.append(Gate(name: held.gate, passed: false, detail: held.reason))
+        } else if status == .pending {
+            if rule.limit.oncePer != nil { trace.gates.append(Gate(name: "once_per", passed: true, detail: "key '\(decision.oncePerKey ?? "")' free")) }
+            if let cap = rule.limit.maxSends { trace.gates.append(Gate(name: "max_sends", passed: true, detail: "under \(cap.count) per \(DurationText.format(seconds: cap.per))")) }
+        }
+
+        let runId = try transaction.insertRun(
+            NewRun(
+                eventSeq: seq, eventId: event.messageId, ruleId: rule.id, ruleVersion: rule.version, user: event.userKey,
+                status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, schedule: decision.schedule?.json,
+                request: decision.request, trace: trace, consumedAt: status == .pending ? now : nil, createdAt: now))
+        guard status == .pending, let body = decision.request else { return }
+        if let key = decision.oncePerKey {
+            try transaction.setOncePer(rule: rule.id, key: key, eventTime: event.timestamp, runId: runId)
+        }
+        _ = try transaction.insertOutbox(
+            NewOutboxItem(
+                runId: runId, key: Self.outboxKey(rule: rule, event: event, body: body), action: rule.send.action, body: body,
+                sendAt: decision.sendAt, createdAt: now))
+    }
+
+    /// The first limit that holds a planned send back, or nil.
+    private func limitHolding(
+        _ decision: Decision, rule: Rule, event: Event, in transaction: inout any StateTransaction
+    ) throws -> (gate: String, reason: String)? {
+        if let oncePer = rule.limit.oncePer, let key = decision.oncePerKey,
+            let last = try transaction.oncePerLast(rule: rule.id, key: key)
+        {
+            // Measured between event times, before or after (DESIGN.md).
+            let distance = abs(event.timestamp.timeIntervalSince(last))
+            if distance < TimeInterval(oncePer.within) {
+                return ("once_per", "once_per: key '\(key)' already sent for an event at \(Timestamp.formatUTC(last)), less than \(DurationText.format(seconds: oncePer.within)) from this one")
+            }
+        }
+        if let cap = rule.limit.maxSends {
+            let count = try transaction.consumedCount(rule: rule.id, since: now.addingTimeInterval(-TimeInterval(cap.per)))
+            if count >= cap.count {
+                return ("max_sends", "max_sends: \(count) sends in the last \(DurationText.format(seconds: cap.per)) reached the cap of \(cap.count)")
+            }
+        }
+        return nil
+    }
+
+    /// (rule, rule version, event, recipient): the same decision is never sent twice (DESIGN.md "Dispatch").
+    static func outboxKey(rule: Rule, event: Event, body: JSONValue) -> String {
+        let recipient = body["recipients"]?.arrayValue?.first.map { r -> String in
+            if let id = r["external_user_id"]?.stringValue { return "external_user_id:" + id }
+            if let alias = r["user_alias"] { return "user_alias:" + (alias["alias_label"]?.stringValue ?? "") + ":" + (alias["alias_name"]?.stringValue ?? "") }
+            if let email = r["email"]?.stringValue { return "email:" + email }
+            return "recipient"
+        } ?? (body["broadcast"] == .bool(true) ? "broadcast" : "action")
+        return "\(rule.id)|\(rule.version)|\(event.messageId)|\(recipient)"
+    }
+}
