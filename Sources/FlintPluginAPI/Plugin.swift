@@ -105,3 +105,19 @@ public protocol Action: Sendable {
     /// Performs one request. Must not throw: every problem is an `ActionOutcome`.
     func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome
 }
+
+/// Thrown by `EventSink.submit` when the engine cannot take events now (overloaded, shutting down,
+/// store unavailable). Nothing of the batch was committed; a source should tell its client to retry
+/// (HTTP 503 with `Retry-After`) or retry itself later (a file stays where it is).
+public struct SinkUnavailable: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: String
+    /// When a retry makes sense, in seconds.
+    public var retryAfterSeconds: Int
+
+    public init(reason: String, retryAfterSeconds: Int = 1) {
+        self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    public var description: String { reason }
+}

@@ -2,8 +2,9 @@ import Foundation
 
 /// Output helpers: stdout for results, stderr for problems.
 enum Terminal {
-    static func out(_ line: String = "") {
+    static func out(_ line: String = "", flush: Bool = false) {
         print(line)
+        if flush { fflush(nil) }
     }
 
     static func err(_ line: String) {
