@@ -55,7 +55,11 @@ let package = Package(
         .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "FlintStoreTests", dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
-        .testTarget(name: "flintTests", dependencies: ["flint", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "flintTests",
+            dependencies: ["flint", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,7 +8,7 @@ struct Flint: AsyncParsableCommand {
         abstract: "Event-driven automation for Braze: rules decide which events schedule which campaign, and when.",
         version: "0.1.0",
         subcommands: [
-            RulesCommand.self,
+            RulesCommand.self, IngestCommand.self, RunsCommand.self, WhyCommand.self, EventsCommand.self, StatusCommand.self,
             BenchCommand.self,
         ]
     )

@@ -1,0 +1,126 @@
+import GRDB
+
+/// The store's schema, as named, append-only GRDB migrations.
+///
+/// Never edit a migration that has shipped: add a new one below it. Instants are REAL unix seconds
+/// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
+enum Migrations {
+    /// The names of every migration, in order (what `grdb_migrations` records).
+    static let names = ["v1-ledger"]
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-ledger") { db in
+            try db.execute(sql: v1Ledger)
+        }
+        return migrator
+    }
+
+    /// Events, rejected events, profiles, rule versions, runs, the outbox and `once_per` state.
+    ///
+    /// Every index serves a query of `SQLiteStateStore` (named in the comment beside it). Listings are
+    /// newest first by (time, id), so each filter has an index ending with its time column.
+    private static let v1Ledger = """
+        -- seq is the commit order ("later" means a higher seq). AUTOINCREMENT: never reused, even
+        -- after a prune deletes the newest rows.
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id TEXT NOT NULL UNIQUE,            -- dedupe; event(id:)
+            type TEXT NOT NULL,
+            name TEXT,
+            user_key TEXT NOT NULL,
+            user_id TEXT,
+            anonymous_id TEXT,
+            timestamp REAL NOT NULL,
+            received_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX events_by_user ON events(user_key, received_at);     -- events(user:)
+        CREATE INDEX events_by_name ON events(name, received_at);         -- events(name:)
+        CREATE INDEX events_by_received_at ON events(received_at);        -- events(since:), prune
+
+        CREATE TABLE rejected_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            batch_index INTEGER NOT NULL,
+            errors TEXT NOT NULL,                       -- JSON array of strings
+            body TEXT NOT NULL
+        );
+        CREATE INDEX rejected_by_received_at ON rejected_events(received_at);
+
+        CREATE TABLE profiles (
+            user_key TEXT PRIMARY KEY NOT NULL,
+            traits TEXT NOT NULL,
+            time_zone TEXT,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE rule_versions (
+            rule_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            file TEXT NOT NULL,
+            definition TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            PRIMARY KEY (rule_id, version)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_seq INTEGER NOT NULL REFERENCES events(seq),
+            event_id TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            rule_version TEXT NOT NULL,
+            user_key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            action TEXT NOT NULL,
+            send_at REAL,
+            schedule TEXT,
+            request TEXT,
+            trace TEXT NOT NULL,
+            schedule_id TEXT,
+            dispatch_id TEXT,
+            cancelled_by TEXT,
+            consumed_at REAL,                           -- set when the run reached pending (max_sends)
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (event_seq, rule_id)                 -- runs(event:), prune
+        );
+        CREATE INDEX runs_by_rule ON runs(rule_id, created_at);           -- runs(rule:)
+        CREATE INDEX runs_by_user ON runs(user_key, created_at);          -- runs(user:), why
+        CREATE INDEX runs_by_status ON runs(status, created_at);          -- runs(status:), status, prune
+        CREATE INDEX runs_by_created_at ON runs(created_at);              -- runs() unfiltered
+        CREATE INDEX runs_consumed ON runs(rule_id, consumed_at)          -- consumedCount (max_sends)
+            WHERE consumed_at IS NOT NULL;
+        CREATE INDEX runs_open ON runs(rule_id, user_key)                 -- openRuns (cancel_on)
+            WHERE status IN ('pending', 'scheduled');
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL UNIQUE,                   -- (rule, version, event, recipient): sent once
+            action TEXT NOT NULL,
+            body TEXT NOT NULL,
+            send_at REAL,
+            state TEXT NOT NULL DEFAULT 'pending',      -- pending|claimed|sent|dead|unknown|cancelled
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX outbox_by_state ON outbox(state, send_at);           -- dispatcher, status
+
+        -- The last send that consumed once_per for (rule, key). Not tied to runs by a foreign key:
+        -- the window can outlive the run's retention.
+        CREATE TABLE once_per (
+            rule_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            event_time REAL NOT NULL,
+            run_id INTEGER NOT NULL,
+            PRIMARY KEY (rule_id, key)
+        ) WITHOUT ROWID;
+        """
+}

@@ -1,0 +1,202 @@
+import FlintCore
+import FlintPluginAPI
+import FlintRules
+import Foundation
+import GRDB
+
+/// The CLI's and HTTP endpoints' reads. Each call is one read transaction on a reader connection:
+/// a consistent snapshot that never waits for the writer.
+///
+/// Listings are newest first by time, then by id (`created_at` for runs, `received_at` for events),
+/// so every filter, alone or with `since`, walks an index and stops at `limit`.
+extension SQLiteStateStore {
+    public func runs(_ query: RunQuery) async throws -> [RunRecord] {
+        let path = self.path
+        return try await read { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let rule = query.rule {
+                conditions.append("rule_id = ?")
+                arguments += [rule]
+            }
+            if let status = query.status {
+                conditions.append("status = ?")
+                arguments += [status.rawValue]
+            }
+            if let user = query.user {
+                conditions.append("user_key = ?")
+                arguments += [user]
+            }
+            if let event = query.event {
+                // Through the event's seq (runs' UNIQUE (event_seq, rule_id) index): no index on event_id.
+                conditions.append("event_seq = (SELECT seq FROM events WHERE message_id = ?) AND event_id = ?")
+                arguments += [event, event]
+            }
+            if let since = query.since {
+                conditions.append("created_at >= ?")
+                arguments += [since.timeIntervalSince1970]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [max(0, query.limit)]
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT \(Self.runColumns) FROM runs \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ?",
+                arguments: arguments)
+            return try rows.map { try Self.runRecord($0, path: path) }
+        }
+    }
+
+    public func run(id: Int64) async throws -> RunRecord? {
+        let path = self.path
+        return try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE id = ?", arguments: [id])
+                .map { try Self.runRecord($0, path: path) }
+        }
+    }
+
+    public func events(_ query: EventQuery) async throws -> [EventRecord] {
+        let path = self.path
+        return try await read { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let name = query.name {
+                conditions.append("name = ?")
+                arguments += [name]
+            }
+            if let user = query.user {
+                conditions.append("user_key = ?")
+                arguments += [user]
+            }
+            if let since = query.since {
+                conditions.append("received_at >= ?")
+                arguments += [since.timeIntervalSince1970]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [max(0, query.limit)]
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT \(Self.eventColumns) FROM events \(whereClause) ORDER BY received_at DESC, seq DESC LIMIT ?",
+                arguments: arguments)
+            return try rows.map { try Self.eventRecord($0, path: path) }
+        }
+    }
+
+    public func event(id: String) async throws -> EventRecord? {
+        let path = self.path
+        return try await read { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT \(Self.eventColumns) FROM events WHERE message_id = ?", arguments: [id]) {
+                return try Self.eventRecord(row, path: path)
+            }
+            guard let seq = Int64(id) else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT \(Self.eventColumns) FROM events WHERE seq = ?", arguments: [seq])
+                .map { try Self.eventRecord($0, path: path) }
+        }
+    }
+
+    /// Rejected events, newest first; of the query only `since` and `limit` apply.
+    public func rejected(_ query: EventQuery) async throws -> [RejectedRecord] {
+        let path = self.path
+        return try await read { db in
+            var sql = "SELECT id, received_at, source, batch_index, errors, body FROM rejected_events"
+            var arguments = StatementArguments()
+            if let since = query.since {
+                sql += " WHERE received_at >= ?"
+                arguments += [since.timeIntervalSince1970]
+            }
+            sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
+            arguments += [max(0, query.limit)]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                let id: Int64 = row[0]
+                let errorsText: String = row[4]
+                guard let errors = try SQLiteStateStore.parseJSON(errorsText).arrayValue?.compactMap(\.stringValue) else {
+                    throw SQLiteStoreError.corruptRow(path, table: "rejected_events", id: id, detail: "errors is not an array")
+                }
+                return RejectedRecord(
+                    id: id, receivedAt: Date(timeIntervalSince1970: row[1]), source: row[2], index: row[3], errors: errors, body: row[5])
+            }
+        }
+    }
+
+    public func status() async throws -> StoreStatus {
+        let path = self.path
+        return try await read { db in
+            var runsByStatus: [RunStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM runs GROUP BY status") {
+                let raw: String = row[0]
+                guard let status = RunStatus(rawValue: raw) else { continue }
+                runsByStatus[status] = row[1]
+            }
+            let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+            let rejected = try Int.fetchOne(db, sql: "SELECT count(*) FROM rejected_events") ?? 0
+            // Waiting to be sent: a pending outbox row whose run is still pending.
+            let outbox = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*), min(o.created_at) FROM outbox o JOIN runs r ON r.id = o.run_id
+                    WHERE o.state = 'pending' AND r.status = 'pending'
+                    """)
+            let ruleVersions = try Int.fetchOne(db, sql: "SELECT count(*) FROM rule_versions") ?? 0
+            let lastFailures = try Row.fetchAll(
+                db, sql: "SELECT \(Self.runColumns) FROM runs WHERE status = 'failed' ORDER BY created_at DESC, id DESC LIMIT 5"
+            ).map { try Self.runRecord($0, path: path) }
+            let lastEventAt = try Double.fetchOne(db, sql: "SELECT received_at FROM events ORDER BY seq DESC LIMIT 1")
+            let oldest: Double? = outbox?[1]
+            return StoreStatus(
+                runsByStatus: runsByStatus, events: events, rejected: rejected, outboxPending: outbox?[0] ?? 0,
+                oldestPendingCreatedAt: oldest.map { Date(timeIntervalSince1970: $0) }, ruleVersions: ruleVersions,
+                lastFailures: lastFailures, lastEventAt: lastEventAt.map { Date(timeIntervalSince1970: $0) })
+        }
+    }
+
+    public func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord? {
+        try await read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT file, definition, first_seen FROM rule_versions WHERE rule_id = ? AND version = ?",
+                    arguments: [rule, version])
+            else { return nil }
+            let definition: String = row[1]
+            return RuleVersionRecord(
+                ruleId: rule, version: version, file: row[0], definition: try SQLiteStateStore.parseJSON(definition),
+                firstSeen: Date(timeIntervalSince1970: row[2]))
+        }
+    }
+
+    // MARK: Rows
+
+    static let runColumns = """
+        id, event_seq, event_id, rule_id, rule_version, user_key, status, reason, action, send_at, schedule, request, trace, \
+        schedule_id, dispatch_id, cancelled_by, created_at, updated_at
+        """
+
+    static let eventColumns = "seq, message_id, type, name, user_key, user_id, anonymous_id, timestamp, received_at, source, body"
+
+    static func runRecord(_ row: Row, path: String) throws -> RunRecord {
+        let id: Int64 = row[0]
+        let statusText: String = row[6]
+        guard let status = RunStatus(rawValue: statusText) else {
+            throw SQLiteStoreError.corruptRow(path, table: "runs", id: id, detail: "unknown status '\(statusText)'")
+        }
+        let sendAt: Double? = row[9]
+        let schedule: String? = row[10]
+        let request: String? = row[11]
+        let trace: String = row[12]
+        return RunRecord(
+            id: id, eventSeq: row[1], eventId: row[2], ruleId: row[3], ruleVersion: row[4], user: row[5], status: status,
+            reason: row[7], action: row[8], sendAt: sendAt.map { Date(timeIntervalSince1970: $0) },
+            schedule: try schedule.map(parseJSON), request: try request.map(parseJSON), trace: RunTrace(stored: try parseJSON(trace)),
+            scheduleId: row[13], dispatchId: row[14], cancelledBy: row[15], createdAt: Date(timeIntervalSince1970: row[16]),
+            updatedAt: Date(timeIntervalSince1970: row[17]))
+    }
+
+    static func eventRecord(_ row: Row, path: String) throws -> EventRecord {
+        let seq: Int64 = row[0]
+        let typeText: String = row[2]
+        guard let type = Event.Kind(rawValue: typeText) else {
+            throw SQLiteStoreError.corruptRow(path, table: "events", id: seq, detail: "unknown type '\(typeText)'")
+        }
+        let body: String = row[10]
+        return EventRecord(
+            seq: seq, messageId: row[1], type: type, name: row[3], userKey: row[4], userId: row[5], anonymousId: row[6],
+            timestamp: Date(timeIntervalSince1970: row[7]), receivedAt: Date(timeIntervalSince1970: row[8]), source: row[9],
+            body: try parseJSON(body))
+    }
+}

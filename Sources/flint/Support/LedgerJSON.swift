@@ -1,0 +1,92 @@
+import FlintCore
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+/// The stable `--json` shapes of ledger listings (documented in docs/cli.md).
+extension RunRecord {
+    var json: JSONValue {
+        var braze: [String: JSONValue] = [:]
+        braze["schedule_id"] = scheduleId.map { .string($0) } ?? .null
+        braze["dispatch_id"] = dispatchId.map { .string($0) } ?? .null
+        return [
+            "id": .number(Double(id)),
+            "event_id": .string(eventId),
+            "event_seq": .number(Double(eventSeq)),
+            "rule_id": .string(ruleId),
+            "rule_version": .string(ruleVersion),
+            "user": .string(user),
+            "status": .string(status.rawValue),
+            "reason": .string(reason),
+            "action": .string(action),
+            "send_at": sendAt.map { .string(Timestamp.formatUTC($0)) } ?? .null,
+            "schedule": schedule ?? .null,
+            "request": request ?? .null,
+            "braze": .object(braze),
+            "cancelled_by": cancelledBy.map { .string($0) } ?? .null,
+            "trace": trace.json,
+            "created_at": .string(Timestamp.formatUTCMillis(createdAt)),
+            "updated_at": .string(Timestamp.formatUTCMillis(updatedAt)),
+        ]
+    }
+}
+
+extension RunTrace {
+    var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "gates": .array(gates.map { ["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)] }),
+            "steps": .array(steps.map { step in
+                var s: [String: JSONValue] = ["kind": .string(step.kind.rawValue), "message": .string(step.message)]
+                if let i = step.instant { s["instant"] = .string(Timestamp.formatUTC(i)) }
+                return .object(s)
+            }),
+        ]
+        if let zone { o["zone"] = .string(zone) }
+        if let oncePerKey { o["once_per_key"] = .string(oncePerKey) }
+        if let f = failedCondition {
+            o["failed_condition"] = ["path": .string(f.path), "op": .string(f.op), "expected": f.expected, "seen": f.seen ?? .null, "explanation": .string(f.explanation)]
+        }
+        return .object(o)
+    }
+}
+
+extension EventRecord {
+    var json: JSONValue {
+        [
+            "seq": .number(Double(seq)), "id": .string(messageId), "type": .string(type.rawValue),
+            "name": name.map { .string($0) } ?? .null, "user": .string(userKey),
+            "user_id": userId.map { .string($0) } ?? .null, "anonymous_id": anonymousId.map { .string($0) } ?? .null,
+            "timestamp": .string(Timestamp.formatUTCMillis(timestamp)), "received_at": .string(Timestamp.formatUTCMillis(receivedAt)),
+            "source": .string(source), "body": body,
+        ]
+    }
+}
+
+extension RejectedRecord {
+    var json: JSONValue {
+        [
+            "id": .number(Double(id)), "received_at": .string(Timestamp.formatUTCMillis(receivedAt)), "source": .string(source),
+            "index": .number(Double(index)), "errors": .array(errors.map { .string($0) }), "body": .string(body),
+        ]
+    }
+}
+
+enum Format {
+    /// `2026-11-29 18:05:00` in UTC, for tables.
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let s = Timestamp.formatUTC(date)
+        return String(s.dropLast()).replacingOccurrences(of: "T", with: " ")
+    }
+
+    /// `3m`, `2h10m`, `4d`: how long ago (or ahead, with `in `).
+    static func age(_ date: Date, now: Date = Date()) -> String {
+        let seconds = Int(now.timeIntervalSince(date))
+        let text = DurationText.format(seconds: abs(seconds) < 60 ? abs(seconds) : abs(seconds) / 60 * 60)
+        return seconds >= 0 ? text + " ago" : "in " + text
+    }
+
+    static func truncate(_ s: String, _ width: Int) -> String {
+        s.count <= width ? s : String(s.prefix(max(0, width - 1))) + "…"
+    }
+}

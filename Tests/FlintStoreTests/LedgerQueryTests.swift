@@ -1,0 +1,157 @@
+import FlintCore
+import FlintPluginAPI
+import FlintRules
+import FlintStore
+import Foundation
+import Testing
+
+@Suite("Ledger queries")
+struct LedgerQueryTests {
+    /// 60 events of 3 users and 2 names, each with runs of up to 3 rules in every status, created in
+    /// commit order; some sends waiting, one cancelled, a few rejects.
+    static func populate(_ store: any StateStore) async throws {
+        let statuses = RunStatus.allCases
+        try await store.write { tx in
+            for i in 0..<60 {
+                let user = "u-\(i % 3)"
+                let name = i.isMultiple(of: 4) ? "Order Completed" : "Cart Abandoned"
+                let at = Fixture.at(Double(i * 60))
+                guard let seq = try tx.insertEvent(Fixture.event("m-\(i)", user: user, name: name, at: at, properties: ["i": .number(Double(i))]), source: "test", receivedAt: at) else {
+                    throw FixtureError.duplicate("m-\(i)")
+                }
+                for (r, rule) in ["cart", "welcome", "winback"].enumerated() where (i + r) % 3 != 2 {
+                    let status = statuses[(i + r) % statuses.count]
+                    let run = try tx.insertRun(
+                        Fixture.run(
+                            seq: seq, event: "m-\(i)", rule: rule, version: "v\(r + 1)", user: user, status: status, createdAt: at,
+                            consumedAt: status == .pending ? at : nil, trace: i.isMultiple(of: 5) ? Fixture.fullTrace : RunTrace(),
+                            sendAt: status == .pending ? at.addingTimeInterval(3600) : nil,
+                            request: status == .pending ? ["campaign_id": .string("c-\(r)"), "n": .number(Double(i))] : nil))
+                    if status == .pending { _ = try tx.insertOutbox(Fixture.outbox(run: run, key: "\(rule)/m-\(i)", createdAt: at)) }
+                }
+            }
+            try tx.insertRejected(source: "webhook", index: 0, errors: ["missing event"], body: "{}", receivedAt: Fixture.at(30))
+            try tx.insertRejected(source: "inbox", index: 7, errors: ["bad timestamp", "no user"], body: "not json", receivedAt: Fixture.at(90))
+        }
+        try await store.write { tx in
+            let open = try tx.openRuns(rule: "cart", user: "u-0")
+            if let first = open.first { try tx.cancelRun(id: first.id, byEvent: "m-59", reason: "cancelled by Order Completed", at: Fixture.at(4000)) }
+            try tx.recordRuleVersion(RuleVersionRecord(ruleId: "cart", version: "v1", file: "rules/cart.yaml", definition: ["id": "cart"], firstSeen: Fixture.t0))
+        }
+    }
+
+    static let runQueries: [RunQuery] = [
+        RunQuery(), RunQuery(limit: 3), RunQuery(limit: 0), RunQuery(rule: "cart"), RunQuery(status: .pending), RunQuery(status: .failed),
+        RunQuery(user: "u-1"), RunQuery(event: "m-7"), RunQuery(event: "nothing"), RunQuery(since: Fixture.at(1800)),
+        RunQuery(rule: "welcome", status: .skipped, user: "u-2"), RunQuery(rule: "cart", user: "u-0", since: Fixture.at(600), limit: 4),
+        RunQuery(rule: "winback", event: "m-10"), RunQuery(status: .cancelled, limit: 200),
+    ]
+
+    static let eventQueries: [EventQuery] = [
+        EventQuery(), EventQuery(limit: 2), EventQuery(name: "Order Completed"), EventQuery(user: "u-2"),
+        EventQuery(since: Fixture.at(3000)), EventQuery(name: "Cart Abandoned", user: "u-1", since: Fixture.at(600), limit: 5),
+        EventQuery(name: "Nothing"),
+    ]
+
+    @Test("the SQLite store answers every query exactly as the in-memory twin")
+    func twinsAgree() async throws {
+        let folder = try TemporaryFolder()
+        let sqlite = try SQLiteStateStore(path: folder.path())
+        let memory = MemoryStateStore()
+        try await Self.populate(sqlite)
+        try await Self.populate(memory)
+
+        for query in Self.runQueries {
+            let expected = try await memory.runs(query)
+            #expect(try await sqlite.runs(query) == expected, "\(query)")
+        }
+        for query in Self.eventQueries {
+            let expected = try await memory.events(query)
+            #expect(try await sqlite.events(query) == expected, "\(query)")
+            let rejected = try await memory.rejected(query)
+            #expect(try await sqlite.rejected(query) == rejected, "\(query)")
+        }
+        for id in ["m-0", "m-42", "17", "0", "nothing"] {
+            let expected = try await memory.event(id: id)
+            #expect(try await sqlite.event(id: id) == expected, "\(id)")
+        }
+        for id: Int64 in [1, 5, 77, 1000] {
+            let expected = try await memory.run(id: id)
+            #expect(try await sqlite.run(id: id) == expected, "\(id)")
+        }
+        let expectedStatus = try await memory.status()
+        #expect(try await sqlite.status() == expectedStatus)
+        let expectedPrune = try await memory.prune(RetentionPolicy(events: 1800, runs: 1200, notMatched: 600, rejected: 60), now: Fixture.at(3600))
+        #expect(try await sqlite.prune(RetentionPolicy(events: 1800, runs: 1200, notMatched: 600, rejected: 60), now: Fixture.at(3600)) == expectedPrune)
+        let afterPrune = try await memory.runs(RunQuery(limit: 500))
+        #expect(try await sqlite.runs(RunQuery(limit: 500)) == afterPrune)
+    }
+
+    @Test("a run reads back exactly as written: trace, schedule, request and instants", arguments: StoreKind.allCases)
+    func runRoundTrip(kind: StoreKind) async throws {
+        let folder = try TemporaryFolder()
+        let store = try kind.open(in: folder)
+        let request: JSONValue = [
+            "campaign_id": "c-1", "schedule": ["time": "2026-11-30T18:00:00Z", "in_local_time": false],
+            "recipients": [["external_user_id": "u-1", "trigger_properties": ["cart_value": 59.5, "emoji": "🧦 \"quoted\"\n", "none": nil]]],
+        ]
+
+        let id = try await store.write { tx in
+            let seq = try #require(try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0))
+            return try tx.insertRun(
+                Fixture.run(seq: seq, event: "m-1", trace: Fixture.fullTrace, sendAt: Fixture.at(7200.5), request: request))
+        }
+
+        let run = try #require(try await store.run(id: id))
+        #expect(run.trace == Fixture.fullTrace)
+        #expect(run.trace.failedCondition?.seen == .null)
+        #expect(run.request == request)
+        #expect(run.sendAt == Fixture.at(7200.5))
+        #expect(run.schedule == ["time": .string(Timestamp.formatUTC(Fixture.at(7200.5)))])
+        #expect(run.status == .pending && run.eventSeq == 1 && run.eventId == "m-1" && run.user == "u-1")
+    }
+
+    @Test("a failed condition on a missing value reads back with `seen` absent, not null", arguments: StoreKind.allCases)
+    func missingSeen(kind: StoreKind) async throws {
+        let folder = try TemporaryFolder()
+        let store = try kind.open(in: folder)
+        var trace = Fixture.fullTrace
+        trace.failedCondition?.seen = nil
+        trace.failedCondition?.location = nil
+
+        let id = try await store.write { [trace] tx in
+            let seq = try #require(try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0))
+            return try tx.insertRun(Fixture.run(seq: seq, event: "m-1", status: .notMatched, trace: trace))
+        }
+
+        #expect(try await store.run(id: id)?.trace == trace)
+    }
+
+    @Test("an event reads back with its body, by messageId or by sequence number", arguments: StoreKind.allCases)
+    func eventRoundTrip(kind: StoreKind) async throws {
+        let folder = try TemporaryFolder()
+        let store = try kind.open(in: folder)
+        let event = Fixture.event("m-1", properties: ["cart_value": 59.5, "items": [["sku": "A1", "name": "Socks"]], "big": 1e21, "neg": -0.001])
+
+        try await store.write { tx in _ = try tx.insertEvent(event, source: "webhook", receivedAt: Fixture.at(0.5)) }
+
+        let stored = try #require(try await store.event(id: "m-1"))
+        #expect(stored.body == event.raw)
+        #expect(stored.timestamp == event.timestamp && stored.receivedAt == Fixture.at(0.5))
+        #expect(stored.source == "webhook" && stored.type == .track && stored.userId == "u-1" && stored.anonymousId == nil)
+        #expect(try await store.event(id: "1") == stored)
+        #expect(try await store.event(id: "2") == nil)
+    }
+
+    @Test("instants keep their milliseconds")
+    func milliseconds() async throws {
+        let folder = try TemporaryFolder()
+        let store = try SQLiteStateStore(path: folder.path())
+        let received = Date(timeIntervalSince1970: 1_780_000_000.123)
+
+        try await store.write { tx in _ = try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: received) }
+
+        let stored = try #require(try await store.event(id: "m-1"))
+        #expect(abs(stored.receivedAt.timeIntervalSince(received)) < 0.0005)
+    }
+}
