@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(
@@ -42,6 +44,23 @@ let package = Package(
             dependencies: ["FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "FileInbox",
+            dependencies: ["FlintPluginAPI", .product(name: "Logging", package: "swift-log")],
+            path: "Plugins/FileInbox",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Webhook",
+            dependencies: [
+                "FlintPluginAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Plugins/Webhook",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "flint",
             dependencies: [
@@ -55,6 +74,16 @@ let package = Package(
         .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "FlintStoreTests", dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FileInboxTests",
+            dependencies: ["FileInbox", "FlintPluginAPI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebhookTests",
+            dependencies: ["Webhook", "FlintPluginAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "flintTests",
             dependencies: ["flint", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],

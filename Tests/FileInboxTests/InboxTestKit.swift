@@ -1,0 +1,191 @@
+import FileInbox
+import FlintPluginAPI
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+import Testing
+
+/// A sink that behaves like the engine where the inbox can tell: it checks events with
+/// `Event.decode`, rejects items with a `problem`, and counts an id it has seen as a duplicate.
+final class RecordingSink: EventSink {
+    struct State {
+        var submits = 0
+        var ids: Set<String> = []
+        var accepted: [JSONValue] = []
+        var duplicates = 0
+        var failuresLeft: Int
+        var holdingFirstSubmit: Bool
+    }
+
+    private let state: Mutex<State>
+
+    /// - Parameters:
+    ///   - failures: how many submits throw `SinkUnavailable` before the sink takes events.
+    ///   - holdFirstSubmit: the first submit waits until `release()`.
+    init(failures: Int = 0, holdFirstSubmit: Bool = false) {
+        state = Mutex(State(failuresLeft: failures, holdingFirstSubmit: holdFirstSubmit))
+    }
+
+    var submits: Int { state.withLock { $0.submits } }
+    var duplicates: Int { state.withLock { $0.duplicates } }
+    var accepted: [JSONValue] { state.withLock { $0.accepted } }
+    var acceptedNames: [String] { accepted.compactMap { $0["event"]?.stringValue } }
+    func release() { state.withLock { $0.holdingFirstSubmit = false } }
+
+    func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
+        let (call, fail) = state.withLock { state in
+            state.submits += 1
+            let fail = state.failuresLeft > 0
+            if fail { state.failuresLeft -= 1 }
+            return (state.submits, fail)
+        }
+        if fail { throw SinkUnavailable(reason: "test: store busy", retryAfterSeconds: 0) }
+        if call == 1 {
+            while state.withLock({ $0.holdingFirstSubmit }) { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        return state.withLock { state in
+            var receipt = SubmitReceipt(accepted: 0, duplicates: 0, rejected: [])
+            for (index, item) in batch.enumerated() {
+                if let problem = item.problem {
+                    receipt.rejected.append(.init(index: index, errors: [problem]))
+                    continue
+                }
+                switch Event.decode(item.value, receivedAt: Date(), fallbackMessageId: item.fallbackMessageId ?? UUID().uuidString) {
+                case .failure(let rejection):
+                    receipt.rejected.append(.init(index: index, errors: rejection.errors))
+                case .success(let event):
+                    if state.ids.insert(event.messageId).inserted {
+                        receipt.accepted += 1
+                        state.accepted.append(event.raw)
+                    } else {
+                        receipt.duplicates += 1
+                        state.duplicates += 1
+                    }
+                }
+            }
+            return receipt
+        }
+    }
+}
+
+/// Log lines kept for assertions.
+final class LogRecord: Sendable {
+    struct Line: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let lines = Mutex<[Line]>([])
+    var all: [Line] { lines.withLock { $0 } }
+    func append(_ line: Line) { lines.withLock { $0.append(line) } }
+
+    var logger: Logger {
+        Logger(label: "test.inbox") { _ in RecordingLogHandler(record: self) }
+    }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let record: LogRecord
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        record.append(.init(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+    }
+}
+
+/// A temporary inbox folder with helpers to drop files into it the ways writers do.
+struct Inbox {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("flint-inbox-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Writes a file in place: open, write, close (inotify reports IN_CLOSE_WRITE).
+    func write(_ name: String, _ text: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path + "/" + name))
+    }
+
+    /// Writes `NAME.tmp`, then renames it (inotify reports IN_MOVED_TO).
+    func writeAndRename(_ name: String, _ text: String) throws {
+        try write(name + ".tmp", text)
+        try FileManager.default.moveItem(atPath: path + "/" + name + ".tmp", toPath: path + "/" + name)
+    }
+
+    /// Makes a file look as if it had been there for a while (present before start).
+    func age(_ name: String) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: path + "/" + name)
+    }
+
+    func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: path + "/" + relative) }
+    func contents(_ relative: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path + "/" + relative))) }
+    func names(in relative: String = "") -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path + "/" + relative)) ?? []).sorted()
+    }
+}
+
+/// One `FileInboxSource.run` in a task, stopped by cancellation.
+final class RunningSource: Sendable {
+    let log = LogRecord()
+    private let task: Task<Void, any Error>
+    private let finished = Flag()
+
+    init(_ inbox: Inbox, sink: RecordingSink, rescanInterval: Duration = .seconds(5)) {
+        let source = FileInboxSource(configuration: FileInboxConfiguration(folder: inbox.path, rescanInterval: rescanInterval))
+        let context = PluginContext(name: "inbox", logger: log.logger)
+        let finished = finished
+        task = Task {
+            defer { finished.set() }
+            try await source.run(sink: sink, context: context)
+        }
+    }
+
+    /// Waits until the watch is in place (the source logs it after adding the watch and listing the folder).
+    func waitUntilWatching() async throws {
+        try await eventually("the source watches the folder") { self.log.all.contains { $0.message == "watching inbox folder" } }
+    }
+
+    /// Cancels the task and requires that it returns promptly.
+    func stop(within limit: Duration = .seconds(2)) async throws {
+        task.cancel()
+        try await eventually("the source returns after cancellation", within: limit) { self.finished.isSet }
+        try await task.value
+    }
+}
+
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+struct Timeout: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting until \(what)" }
+}
+
+/// Polls `condition` every 10 ms until it holds, or fails after `limit`.
+func eventually(_ what: String, within limit: Duration = .seconds(10), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw Timeout(what: what) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// One track event a line, `count` lines, each distinct.
+func ndjson(_ prefix: String, count: Int) -> String {
+    (1...count).map { #"{"event":"\#(prefix)-\#($0)","userId":"u-\#($0)"}"# }.joined(separator: "\n") + "\n"
+}
