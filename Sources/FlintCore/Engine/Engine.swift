@@ -57,6 +57,7 @@ actor GroupCommitter {
     private struct Waiting {
         var request: Request
         var continuation: CheckedContinuation<SubmitReceipt, any Error>
+        var since: ContinuousClock.Instant
     }
 
     private let store: any StateStore
@@ -65,6 +66,7 @@ actor GroupCommitter {
     private let now: @Sendable () -> Date
     private var queue: [Waiting] = []
     private var draining = false
+    private let metrics = EngineMetrics()
 
     init(store: any StateStore, ruleBook: RuleBook, settings: EngineSettings, now: @escaping @Sendable () -> Date) {
         self.store = store
@@ -75,7 +77,7 @@ actor GroupCommitter {
 
     func commit(_ request: Request) async throws -> SubmitReceipt {
         try await withCheckedThrowingContinuation { continuation in
-            queue.append(Waiting(request: request, continuation: continuation))
+            queue.append(Waiting(request: request, continuation: continuation, since: .now))
             if !draining {
                 draining = true
                 // The drain ends when the queue is empty; nothing runs while the engine is idle.
@@ -96,10 +98,21 @@ actor GroupCommitter {
             let requests = group.map(\.request)
             let processor = EventProcessor(rules: ruleBook.rules, settings: settings, now: now())
             do {
-                let receipts = try await store.write { transaction in
-                    try requests.map { try Self.apply($0, processor: processor, in: &transaction) }
+                let (receipts, tally) = try await store.write { transaction in
+                    var tally: [RunStatus: Int] = [:]
+                    let receipts = try requests.map { try Self.apply($0, processor: processor, in: &transaction, tally: &tally) }
+                    return (receipts, tally)
                 }
-                for (waiting, receipt) in zip(group, receipts) { waiting.continuation.resume(returning: receipt) }
+                let committedAt = ContinuousClock.now
+                for (waiting, receipt) in zip(group, receipts) {
+                    waiting.continuation.resume(returning: receipt)
+                    metrics.accepted(receipt.accepted, source: waiting.request.source)
+                    metrics.duplicates(receipt.duplicates, source: waiting.request.source)
+                    metrics.rejected(receipt.rejected.count, source: waiting.request.source)
+                    metrics.ingestLatency(committedAt - waiting.since)
+                }
+                metrics.runs(Dictionary(uniqueKeysWithValues: tally.map { ($0.key.rawValue, $0.value) }))
+                metrics.commitSize(count)
             } catch {
                 for waiting in group { waiting.continuation.resume(throwing: error) }
             }
@@ -107,7 +120,9 @@ actor GroupCommitter {
         draining = false
     }
 
-    private static func apply(_ request: Request, processor: EventProcessor, in transaction: inout any StateTransaction) throws -> SubmitReceipt {
+    private static func apply(
+        _ request: Request, processor: EventProcessor, in transaction: inout any StateTransaction, tally: inout [RunStatus: Int]
+    ) throws -> SubmitReceipt {
         var accepted = 0, duplicates = 0
         var rejected: [SubmitReceipt.Rejected] = []
         let receivedAt = processor.now
@@ -133,7 +148,7 @@ actor GroupCommitter {
                     continue
                 }
                 accepted += 1
-                try processor.process(event, seq: seq, in: &transaction)
+                try processor.process(event, seq: seq, in: &transaction, tally: &tally)
             }
         }
         return SubmitReceipt(accepted: accepted, duplicates: duplicates, rejected: rejected)

@@ -15,7 +15,7 @@ struct EventProcessor {
         PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead)
     }
 
-    func process(_ event: Event, seq: Int64, in transaction: inout any StateTransaction) throws {
+    func process(_ event: Event, seq: Int64, in transaction: inout any StateTransaction, tally: inout [RunStatus: Int]) throws {
         let userKey = event.userKey
         var profile = try transaction.profile(for: userKey)
 
@@ -46,6 +46,7 @@ struct EventProcessor {
                 try transaction.cancelRun(
                     id: open.id, byEvent: event.messageId,
                     reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
+                tally[.cancelled, default: 0] += 1
             }
         }
 
@@ -54,11 +55,12 @@ struct EventProcessor {
         let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
         for rule in triggered {
             let decision = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
-            try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
+            let status = try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
+            tally[status, default: 0] += 1
         }
     }
 
-    private func record(_ decision: Decision, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction) throws {
+    private func record(_ decision: Decision, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction) throws -> RunStatus {
         var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
         var status: RunStatus
         var reason = decision.reason
@@ -88,7 +90,7 @@ struct EventProcessor {
                 eventSeq: seq, eventId: event.messageId, ruleId: rule.id, ruleVersion: rule.version, user: event.userKey,
                 status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, schedule: decision.schedule?.json,
                 request: decision.request, trace: trace, consumedAt: status == .pending ? now : nil, createdAt: now))
-        guard status == .pending, let body = decision.request else { return }
+        guard status == .pending, let body = decision.request else { return status }
         if let key = decision.oncePerKey {
             try transaction.setOncePer(rule: rule.id, key: key, eventTime: event.timestamp, runId: runId)
         }
@@ -96,6 +98,7 @@ struct EventProcessor {
             NewOutboxItem(
                 runId: runId, key: Self.outboxKey(rule: rule, event: event, body: body), action: rule.send.action, body: body,
                 sendAt: decision.sendAt, createdAt: now))
+        return status
     }
 
     /// The first limit that holds a planned send back, or nil.

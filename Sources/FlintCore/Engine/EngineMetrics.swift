@@ -1,0 +1,39 @@
+import Metrics
+
+/// What the engine counts, through swift-metrics (the backend is chosen by `flint`; Prometheus for
+/// `/metrics`). Labels are bounded: source names, run statuses.
+struct EngineMetrics: Sendable {
+    func accepted(_ n: Int, source: String) {
+        if n > 0 { Counter(label: "flint_events_accepted_total", dimensions: [("source", source)]).increment(by: n) }
+    }
+
+    func duplicates(_ n: Int, source: String) {
+        if n > 0 { Counter(label: "flint_events_duplicate_total", dimensions: [("source", source)]).increment(by: n) }
+    }
+
+    func rejected(_ n: Int, source: String) {
+        if n > 0 { Counter(label: "flint_events_rejected_total", dimensions: [("source", source)]).increment(by: n) }
+    }
+
+    func runs(_ counts: [String: Int]) {
+        for (status, n) in counts where n > 0 {
+            Counter(label: "flint_runs_total", dimensions: [("status", status)]).increment(by: n)
+        }
+    }
+
+    /// From the moment a batch was submitted to the commit that holds it.
+    func ingestLatency(_ duration: Duration) {
+        Timer(label: "flint_ingest_latency_seconds").recordNanoseconds(duration.nanoseconds)
+    }
+
+    func commitSize(_ events: Int) {
+        Recorder(label: "flint_commit_events").record(events)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let c = components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+}
