@@ -49,7 +49,10 @@ let package = Package(
         ),
         .target(
             name: "FlintStore",
-            dependencies: ["FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -86,7 +89,11 @@ let package = Package(
         .testTarget(name: "FlintPluginAPITests", dependencies: ["FlintPluginAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
-        .testTarget(name: "FlintStoreTests", dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FlintStoreTests",
+            dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FileInboxTests",
             dependencies: ["FileInbox", "FlintPluginAPI", .product(name: "Logging", package: "swift-log")],

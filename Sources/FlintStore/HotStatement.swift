@@ -6,12 +6,12 @@ import GRDBSQLite
 ///
 /// The ingest path runs three to five statements per event, a thousand events per transaction.
 /// GRDB's `execute(arguments:)` boxes each argument in a `DatabaseValue` and does per-call
-/// bookkeeping that costs more than SQLite's own work for a small insert; binding directly
-/// (JSON as the writer's UTF-8 bytes, no intermediate `String`) roughly halves the CPU per event.
-/// Reads and everything off the hot path use GRDB's API as usual.
+/// bookkeeping; binding directly (JSON as the writer's UTF-8 bytes, no intermediate `String`) took
+/// about a sixth off the CPU per ingested event in `StoreBenchmark`. Everything off the hot path
+/// uses GRDB's API as usual.
 ///
-/// Usage: `bind` every parameter, then `execute`, `exists` or `double`, each of which resets the
-/// statement and clears its bindings, even when stepping fails.
+/// Usage: `bind` every parameter, then one of `execute`, `exists`, `double`, `int` or `first`, each
+/// of which resets the statement and clears its bindings, even when stepping fails.
 struct HotStatement {
     /// SQLite copies bound text before the bind call returns (`SQLITE_TRANSIENT`).
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
@@ -78,18 +78,53 @@ struct HotStatement {
 
     /// The first column of the first row, when there is a row and it is not NULL.
     func double() throws -> Double? {
-        let code = sqlite3_step(handle)
-        let value = code == SQLITE_ROW && sqlite3_column_type(handle, 0) != SQLITE_NULL ? sqlite3_column_double(handle, 0) : nil
-        try finish(code, ok: code == SQLITE_ROW || code == SQLITE_DONE)
-        return value
+        try first { $0.double(0) } ?? nil
     }
 
     /// The first column of the first row as an integer (0 when there is none).
     func int() throws -> Int {
+        try first { Int($0.int64(0)) } ?? 0
+    }
+
+    /// Reads the first row, if any, with `read`.
+    func first<T>(_ read: (Columns) throws -> T) throws -> T? {
         let code = sqlite3_step(handle)
-        let value = code == SQLITE_ROW ? Int(sqlite3_column_int64(handle, 0)) : 0
+        var value: T?
+        var readError: (any Error)?
+        if code == SQLITE_ROW {
+            do { value = try read(Columns(handle: handle)) } catch { readError = error }
+        }
         try finish(code, ok: code == SQLITE_ROW || code == SQLITE_DONE)
+        if let readError { throw readError }
         return value
+    }
+
+    /// The current row's columns (0-based), valid only inside `first`'s closure.
+    struct Columns {
+        fileprivate let handle: OpaquePointer
+
+        func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+        func double(_ column: Int32) -> Double? { isNull(column) ? nil : sqlite3_column_double(handle, column) }
+
+        func text(_ column: Int32) -> String? {
+            guard let bytes = utf8(column) else { return nil }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+
+        /// Parses a JSON text column in place, without making a `String` of it first.
+        func json(_ column: Int32) throws -> JSONValue? {
+            guard let bytes = utf8(column) else { return nil }
+            return try JSONParser.parse(bytes, maxDepth: SQLiteStateStore.storedJSONMaxDepth)
+        }
+
+        private func utf8(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
+            // sqlite3_column_text before sqlite3_column_bytes, as SQLite's documentation advises.
+            guard let text = sqlite3_column_text(handle, column) else { return nil }
+            return UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column)))
+        }
     }
 
     private func finish(_ code: Int32, ok: Bool) throws {

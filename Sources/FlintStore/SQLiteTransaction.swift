@@ -47,10 +47,11 @@ struct SQLiteTransaction: StateTransaction {
     }
 
     func profile(for userKey: String) throws -> UserProfile? {
-        let statement = try db.cachedStatement(sql: "SELECT traits, time_zone FROM profiles WHERE user_key = ?")
-        guard let row = try Row.fetchOne(statement, arguments: [userKey]) else { return nil }
-        let traits: String = row[0]
-        return UserProfile(traits: try SQLiteStateStore.parseJSON(traits), timeZone: row[1])
+        let select = try HotStatement(db, "SELECT traits, time_zone FROM profiles WHERE user_key = ?")
+        select.bind(1, userKey)
+        return try select.first { row in
+            UserProfile(traits: try row.json(0) ?? .object([:]), timeZone: row.text(1))
+        }
     }
 
     mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws {

@@ -143,6 +143,28 @@ struct LedgerQueryTests {
         #expect(try await store.event(id: "2") == nil)
     }
 
+    @Test("empty strings read back as empty strings, not as missing values", arguments: StoreKind.allCases)
+    func emptyStrings(kind: StoreKind) async throws {
+        let folder = try TemporaryFolder()
+        let store = try kind.open(in: folder)
+        let event = Event(type: .track, name: "", messageId: "m-1", userId: nil, anonymousId: "", timestamp: Fixture.t0, raw: ["event": ""])
+
+        let id = try await store.write { tx in
+            let seq = try #require(try tx.insertEvent(event, source: "", receivedAt: Fixture.t0))
+            try tx.saveProfile(UserProfile(traits: [:], timeZone: ""), for: "", at: Fixture.t0)
+            return try tx.insertRun(
+                NewRun(
+                    eventSeq: seq, eventId: "m-1", ruleId: "r", ruleVersion: "", user: "", status: .skipped, reason: "", action: "",
+                    sendAt: nil, schedule: nil, request: "", trace: RunTrace(zone: ""), consumedAt: nil, createdAt: Fixture.t0))
+        }
+
+        let stored = try #require(try await store.event(id: "m-1"))
+        #expect(stored.name == "" && stored.anonymousId == "" && stored.userId == nil && stored.source == "" && stored.userKey == "")
+        let run = try #require(try await store.run(id: id))
+        #expect(run.ruleVersion == "" && run.reason == "" && run.request == "" && run.schedule == nil && run.trace.zone == "")
+        #expect(try await store.write { tx in try tx.profile(for: "") }?.timeZone == "")
+    }
+
     @Test("instants keep their milliseconds")
     func milliseconds() async throws {
         let folder = try TemporaryFolder()
