@@ -74,17 +74,26 @@ public protocol EventSource: Sendable {
 
 /// One planned send handed to an action.
 public struct SendRequest: Sendable, Hashable {
+    /// What to do: create the send, or delete one the action accepted earlier (`cancel_on`).
+    public enum Operation: String, Sendable, Hashable {
+        case create
+        /// `body` holds what identifies the earlier send (for Braze: `campaign_id`, `schedule_id`).
+        case delete
+    }
+
     /// The outbox key: stable across retries, so an action may use it for its own dedupe.
     public var id: String
     /// The body to deliver: Braze's request, or the rendered `send.with` for other actions.
     public var body: JSONValue
     /// The Braze schedule object the planner computed.
     public var schedule: JSONValue?
+    public var operation: Operation
 
-    public init(id: String, body: JSONValue, schedule: JSONValue?) {
+    public init(id: String, body: JSONValue, schedule: JSONValue?, operation: Operation = .create) {
         self.id = id
         self.body = body
         self.schedule = schedule
+        self.operation = operation
     }
 }
 
@@ -97,6 +106,11 @@ public enum ActionOutcome: Sendable, Hashable {
     /// May or may not have been delivered (timeout after the request was written): never resent
     /// automatically.
     case unknown(message: String)
+    /// Not delivered, try again, not before `after` when given (a rate limit's reset).
+    case retryLater(message: String, after: Date?)
+    /// The action's credentials were refused (Braze 401/403): every send would fail, so the engine
+    /// pauses all dispatching through this action and probes until it works again.
+    case credentialsRefused(message: String)
 }
 
 /// A plugin that delivers planned sends: Braze, or an exec action.

@@ -6,12 +6,15 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger"]
+    static let names = ["v1-ledger", "v2-dispatch"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-ledger") { db in
             try db.execute(sql: v1Ledger)
+        }
+        migrator.registerMigration("v2-dispatch") { db in
+            try db.execute(sql: v2Dispatch)
         }
         return migrator
     }
@@ -122,5 +125,25 @@ enum Migrations {
             run_id INTEGER NOT NULL,
             PRIMARY KEY (rule_id, key)
         ) WITHOUT ROWID;
+        """
+
+    /// The dispatcher: retries due by time, and Braze schedules to delete (`cancel_on` after the create
+    /// was sent).
+    private static let v2Dispatch = """
+        CREATE INDEX outbox_due ON outbox(state, next_attempt_at, id);     -- dueOutbox
+        CREATE TABLE cancellations (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            campaign_id TEXT NOT NULL,
+            schedule_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            by_event TEXT,
+            state TEXT NOT NULL DEFAULT 'pending',      -- pending|sending|sent|dead|unknown
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX cancellations_due ON cancellations(state, next_attempt_at);
         """
 }

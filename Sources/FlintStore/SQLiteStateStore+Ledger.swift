@@ -131,7 +131,7 @@ extension SQLiteStateStore {
                 db,
                 sql: """
                     SELECT count(*), min(o.created_at) FROM outbox o JOIN runs r ON r.id = o.run_id
-                    WHERE o.state = 'pending' AND r.status = 'pending'
+                    WHERE o.state IN ('pending', 'sending') AND r.status = 'pending'
                     """)
             let ruleVersions = try Int.fetchOne(db, sql: "SELECT count(*) FROM rule_versions") ?? 0
             let lastFailures = try Row.fetchAll(

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Migrations")
 struct MigrationTests {
-    static let tables: Set = ["events", "rejected_events", "profiles", "rule_versions", "runs", "outbox", "once_per"]
+    static let tables: Set = ["events", "rejected_events", "profiles", "rule_versions", "runs", "outbox", "once_per", "cancellations"]
 
     func schema(_ path: String) throws -> [String] {
         try inspect(path) { db in
@@ -30,7 +30,7 @@ struct MigrationTests {
             )
         }
         #expect(tables.isSuperset(of: Self.tables))
-        #expect(migrations == ["v1-ledger"])
+        #expect(migrations == ["v1-ledger", "v2-dispatch"])
         #expect(journal == "wal")
     }
 
@@ -46,7 +46,7 @@ struct MigrationTests {
         let second = try SQLiteStateStore(path: path)
 
         #expect(try schema(path) == before)
-        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 1)
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 2)
         #expect(try await second.event(id: "m-1")?.seq == 1)
     }
 

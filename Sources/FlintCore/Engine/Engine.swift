@@ -19,14 +19,14 @@ public final class Engine: EventSink {
 
     public init(
         store: any StateStore, ruleBook: RuleBook, settings: EngineSettings = EngineSettings(), logger: Logger = Logger(label: "flint.engine"),
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() }, onCommit: @escaping @Sendable () -> Void = {}
     ) {
         self.store = store
         self.ruleBook = ruleBook
         self.settings = settings
         self.now = now
         self.logger = logger
-        self.committer = GroupCommitter(store: store, ruleBook: ruleBook, settings: settings, now: now)
+        self.committer = GroupCommitter(store: store, ruleBook: ruleBook, settings: settings, now: now, onCommit: onCommit)
     }
 
     /// Installs a validated rule set and records its rule versions, so every run can point at the
@@ -68,11 +68,14 @@ actor GroupCommitter {
     private var draining = false
     private let metrics = EngineMetrics()
 
-    init(store: any StateStore, ruleBook: RuleBook, settings: EngineSettings, now: @escaping @Sendable () -> Date) {
+    private let onCommit: @Sendable () -> Void
+
+    init(store: any StateStore, ruleBook: RuleBook, settings: EngineSettings, now: @escaping @Sendable () -> Date, onCommit: @escaping @Sendable () -> Void) {
         self.store = store
         self.ruleBook = ruleBook
         self.settings = settings
         self.now = now
+        self.onCommit = onCommit
     }
 
     func commit(_ request: Request) async throws -> SubmitReceipt {
@@ -104,6 +107,7 @@ actor GroupCommitter {
                     return (receipts, tally)
                 }
                 let committedAt = ContinuousClock.now
+                onCommit()
                 for (waiting, receipt) in zip(group, receipts) {
                     waiting.continuation.resume(returning: receipt)
                     metrics.accepted(receipt.accepted, source: waiting.request.source)

@@ -42,11 +42,21 @@ struct EventProcessor {
             guard rule.cancelOn.contains(where: { $0.events.contains(name) && ($0.condition?.evaluate(in: scope).passed ?? true) }) else {
                 continue
             }
-            for open in try transaction.openRuns(rule: rule.id, user: userKey) where open.eventSeq < seq && open.status == .pending {
-                try transaction.cancelRun(
-                    id: open.id, byEvent: event.messageId,
-                    reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
-                tally[.cancelled, default: 0] += 1
+            for open in try transaction.openRuns(rule: rule.id, user: userKey) where open.eventSeq < seq {
+                if open.status == .pending {
+                    try transaction.cancelRun(
+                        id: open.id, byEvent: event.messageId,
+                        reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
+                    tally[.cancelled, default: 0] += 1
+                } else if let scheduleId = open.scheduleId, let campaign = rule.send.campaignId {
+                    // Already in Braze: the dispatcher deletes it with schedule/delete, then the run is cancelled.
+                    try transaction.insertCancellation(
+                        Cancellation(
+                            runId: open.id, campaignId: campaign, scheduleId: scheduleId,
+                            reason: "cancelled by '\(name)' (event \(event.messageId))", byEvent: event.messageId, state: .pending,
+                            attempts: 0, nextAttemptAt: nil, lastError: nil),
+                        at: now)
+                }
             }
         }
 

@@ -16,10 +16,29 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var runs: [Int64: RunRecord] = [:]
         var consumed: [Int64: (rule: String, at: Date)] = [:]
         var outboxKeys: [String: Int64] = [:]
-        var outboxPending: [Int64: Date] = [:]
+        /// By outbox id.
+        var outbox: [Int64: Row] = [:]
+        var outboxByRun: [Int64: Int64] = [:]
+        var nextOutboxId: Int64 = 1
+        var cancellations: [Int64: Cancellation] = [:]
         var nextEventSeq: Int64 = 1
         var nextRunId: Int64 = 1
         var nextRejectedId: Int64 = 1
+    }
+
+    struct Row: Sendable {
+        var id: Int64
+        var runId: Int64
+        var key: String
+        var action: String
+        var body: JSONValue
+        var sendAt: Date?
+        var state: OutboxState
+        var attempts: Int
+        var nextAttemptAt: Date?
+        var lastError: String?
+        var createdAt: Date
+        var updatedAt: Date
     }
 
     private let state = Mutex(State())
@@ -93,9 +112,89 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         mutating func insertOutbox(_ item: NewOutboxItem) throws -> Bool {
             if state.outboxKeys[item.key] != nil { return false }
-            state.outboxKeys[item.key] = item.runId
-            state.outboxPending[item.runId] = item.createdAt
+            let id = state.nextOutboxId
+            state.nextOutboxId += 1
+            state.outboxKeys[item.key] = id
+            state.outbox[id] = Row(
+                id: id, runId: item.runId, key: item.key, action: item.action, body: item.body, sendAt: item.sendAt, state: .pending,
+                attempts: 0, nextAttemptAt: nil, lastError: nil, createdAt: item.createdAt, updatedAt: item.createdAt)
+            state.outboxByRun[item.runId] = id
             return true
+        }
+
+        func item(_ row: Row) -> OutboxItem {
+            let run = state.runs[row.runId]
+            let event = run.flatMap { r in state.events.first { $0.seq == r.eventSeq } }
+            return OutboxItem(
+                id: row.id, runId: row.runId, key: row.key, action: row.action, body: row.body, sendAt: row.sendAt, state: row.state,
+                attempts: row.attempts, nextAttemptAt: row.nextAttemptAt, lastError: row.lastError, createdAt: row.createdAt,
+                updatedAt: row.updatedAt, ruleId: run?.ruleId ?? "", ruleVersion: run?.ruleVersion ?? "", user: run?.user ?? "",
+                eventTime: event?.timestamp ?? row.createdAt, zone: run?.trace.zone)
+        }
+
+        func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {
+            state.outbox.values.filter { $0.state == .pending && ($0.nextAttemptAt ?? .distantPast) <= now }
+                .sorted { $0.id < $1.id }.prefix(limit).map(item)
+        }
+
+        func outbox(id: Int64) throws -> OutboxItem? { state.outbox[id].map(item) }
+
+        func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem] {
+            state.outbox.values.filter { states.isEmpty || states.contains($0.state) }.sorted { $0.id > $1.id }.prefix(limit).map(item)
+        }
+
+        mutating func setOutbox(id: Int64, state newState: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws {
+            guard var row = state.outbox[id] else { return }
+            row.state = newState
+            row.attempts = attempts
+            row.nextAttemptAt = nextAttemptAt
+            row.lastError = lastError
+            if let body { row.body = body }
+            row.updatedAt = at
+            state.outbox[id] = row
+        }
+
+        func run(id: Int64) throws -> RunRecord? { state.runs[id] }
+
+        mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
+            guard var run = state.runs[id] else { return }
+            run.status = update.status
+            run.reason = update.reason
+            if let v = update.scheduleId { run.scheduleId = v }
+            if let v = update.dispatchId { run.dispatchId = v }
+            if let v = update.request { run.request = v }
+            if let v = update.schedule { run.schedule = v }
+            if let v = update.sendAt { run.sendAt = v }
+            run.updatedAt = at
+            state.runs[id] = run
+        }
+
+        mutating func abandonSending(at: Date) throws -> [Int64] {
+            var ids: [Int64] = []
+            for (id, row) in state.outbox where row.state == .sending {
+                ids.append(id)
+                try setOutbox(id: id, state: .unknown, attempts: row.attempts, nextAttemptAt: nil, lastError: "flint stopped while this request was in flight; it may have reached the action", body: nil, at: at)
+                try updateRun(id: row.runId, RunUpdate(status: .unknown, reason: "flint stopped while the request was in flight: it may or may not have been sent; check, then flint outbox retry \(id) if it is missing"), at: at)
+            }
+            return ids.sorted()
+        }
+
+        mutating func insertCancellation(_ cancellation: Cancellation, at: Date) throws {
+            if state.cancellations[cancellation.runId] == nil { state.cancellations[cancellation.runId] = cancellation }
+        }
+
+        func dueCancellations(now: Date, limit: Int) throws -> [Cancellation] {
+            state.cancellations.values.filter { $0.state == .pending && ($0.nextAttemptAt ?? .distantPast) <= now }
+                .sorted { $0.runId < $1.runId }.prefix(limit).map { $0 }
+        }
+
+        mutating func setCancellation(runId: Int64, state newState: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
+            guard var c = state.cancellations[runId] else { return }
+            c.state = newState
+            c.attempts = attempts
+            c.nextAttemptAt = nextAttemptAt
+            c.lastError = lastError
+            state.cancellations[runId] = c
         }
 
         func openRuns(rule: String, user: String) throws -> [OpenRun] {
@@ -112,7 +211,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             run.reason = reason
             run.updatedAt = at
             state.runs[id] = run
-            state.outboxPending[id] = nil
+            if let o = state.outboxByRun[id], state.outbox[o]?.state == .pending {
+                state.outbox[o]?.state = .cancelled
+                state.outbox[o]?.updatedAt = at
+            }
         }
     }
 
@@ -164,10 +266,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         state.withLock { s in
             var counts: [RunStatus: Int] = [:]
             for r in s.runs.values { counts[r.status, default: 0] += 1 }
-            let pendingRuns = s.outboxPending.filter { s.runs[$0.key]?.status == .pending }
+            let pending = s.outbox.values.filter { $0.state == .pending || $0.state == .sending }
             return StoreStatus(
-                runsByStatus: counts, events: s.events.count, rejected: s.rejected.count, outboxPending: pendingRuns.count,
-                oldestPendingCreatedAt: pendingRuns.values.min(), ruleVersions: s.ruleVersions.count,
+                runsByStatus: counts, events: s.events.count, rejected: s.rejected.count, outboxPending: pending.count,
+                oldestPendingCreatedAt: pending.map(\.createdAt).min(), ruleVersions: s.ruleVersions.count,
                 lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)),
                 lastEventAt: s.events.last?.receivedAt)
         }
@@ -187,6 +289,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                 if age > (r.status == .notMatched ? policy.notMatched : policy.runs) {
                     s.runs[id] = nil
                     s.consumed[id] = nil
+                    if let o = s.outboxByRun.removeValue(forKey: id) { s.outbox[o] = nil }
+                    s.cancellations[id] = nil
                     removedRuns += 1
                 }
             }

@@ -7,7 +7,7 @@ import Foundation
 /// Implemented by `MemoryStateStore` and by FlintStore's SQLite store. Everything done through one
 /// transaction value is committed together or not at all: the engine relies on this to write an
 /// event, its runs, their outbox rows and the rule state they consume atomically.
-public protocol StateTransaction {
+public protocol StateTransaction: DispatchTransaction {
     /// Inserts an accepted event; returns its sequence number, or nil when its messageId was
     /// already accepted (a duplicate: nothing is written).
     mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64?

@@ -1,0 +1,134 @@
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+/// Where an outbox row stands.
+public enum OutboxState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Waiting to be sent (now, or after `nextAttemptAt` when a retry is due).
+    case pending
+    /// Handed to the action; written before the request goes out, so a crash leaves it visible.
+    case sending
+    /// Accepted by the action.
+    case sent
+    /// Given up after the configured attempts, or refused for good.
+    case dead
+    /// Sent, outcome unknown: never resent automatically (`flint outbox retry` does it deliberately).
+    case unknown
+    /// Withdrawn before it was sent.
+    case cancelled
+}
+
+/// An outbox row with what the dispatcher needs to send it.
+public struct OutboxItem: Sendable, Hashable {
+    public var id: Int64
+    public var runId: Int64
+    public var key: String
+    public var action: String
+    /// The request body as planned (Braze's create body for one recipient, or a plugin's body).
+    public var body: JSONValue
+    public var sendAt: Date?
+    public var state: OutboxState
+    public var attempts: Int
+    public var nextAttemptAt: Date?
+    public var lastError: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    // From the run and its event, for re-planning a send whose time passed while it waited.
+    public var ruleId: String
+    public var ruleVersion: String
+    public var user: String
+    public var eventTime: Date
+    /// The zone the planner read wall clocks in.
+    public var zone: String?
+
+    public init(
+        id: Int64, runId: Int64, key: String, action: String, body: JSONValue, sendAt: Date?, state: OutboxState, attempts: Int,
+        nextAttemptAt: Date?, lastError: String?, createdAt: Date, updatedAt: Date, ruleId: String, ruleVersion: String, user: String,
+        eventTime: Date, zone: String?
+    ) {
+        self.id = id
+        self.runId = runId
+        self.key = key
+        self.action = action
+        self.body = body
+        self.sendAt = sendAt
+        self.state = state
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.ruleId = ruleId
+        self.ruleVersion = ruleVersion
+        self.user = user
+        self.eventTime = eventTime
+        self.zone = zone
+    }
+}
+
+/// A Braze schedule to delete (`cancel_on` of a run that was already scheduled, or `flint schedules cancel`).
+public struct Cancellation: Sendable, Hashable {
+    public var runId: Int64
+    public var campaignId: String
+    public var scheduleId: String
+    public var reason: String
+    public var byEvent: String?
+    public var state: OutboxState
+    public var attempts: Int
+    public var nextAttemptAt: Date?
+    public var lastError: String?
+
+    public init(
+        runId: Int64, campaignId: String, scheduleId: String, reason: String, byEvent: String?, state: OutboxState, attempts: Int,
+        nextAttemptAt: Date?, lastError: String?
+    ) {
+        self.runId = runId
+        self.campaignId = campaignId
+        self.scheduleId = scheduleId
+        self.reason = reason
+        self.byEvent = byEvent
+        self.state = state
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+    }
+}
+
+/// The change a dispatch makes to a run.
+public struct RunUpdate: Sendable, Hashable {
+    public var status: RunStatus
+    public var reason: String
+    public var scheduleId: String?
+    public var dispatchId: String?
+    /// The exact request sent (the coalesced body).
+    public var request: JSONValue?
+    public var schedule: JSONValue?
+    public var sendAt: Date?
+
+    public init(status: RunStatus, reason: String, scheduleId: String? = nil, dispatchId: String? = nil, request: JSONValue? = nil, schedule: JSONValue? = nil, sendAt: Date? = nil) {
+        self.status = status
+        self.reason = reason
+        self.scheduleId = scheduleId
+        self.dispatchId = dispatchId
+        self.request = request
+        self.schedule = schedule
+        self.sendAt = sendAt
+    }
+}
+
+/// The dispatcher's reads and writes, inside a transaction.
+public protocol DispatchTransaction {
+    /// Pending rows whose retry is due (or that never failed), oldest first.
+    func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem]
+    func outbox(id: Int64) throws -> OutboxItem?
+    func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem]
+    mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws
+    func run(id: Int64) throws -> RunRecord?
+    mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws
+    /// Rows left `sending` by a process that died: they become `unknown` (never resent by themselves).
+    mutating func abandonSending(at: Date) throws -> [Int64]
+
+    mutating func insertCancellation(_ cancellation: Cancellation, at: Date) throws
+    func dueCancellations(now: Date, limit: Int) throws -> [Cancellation]
+    mutating func setCancellation(runId: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
+}

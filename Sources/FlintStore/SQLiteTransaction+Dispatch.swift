@@ -1,0 +1,130 @@
+import FlintCore
+import FlintPluginAPI
+import FlintRules
+import Foundation
+import GRDB
+
+/// The dispatcher's reads and writes (outbox rows, run outcomes, Braze deletes).
+extension SQLiteTransaction {
+    static let outboxColumns = """
+        o.id, o.run_id, o.key, o.action, o.body, o.send_at, o.state, o.attempts, o.next_attempt_at, o.last_error, o.created_at, \
+        o.updated_at, r.rule_id, r.rule_version, r.user_key, e.timestamp, r.trace
+        """
+
+    static let outboxFrom = "FROM outbox o JOIN runs r ON r.id = o.run_id JOIN events e ON e.seq = r.event_seq"
+
+    func outboxItem(_ row: Row) throws -> OutboxItem {
+        let stateText: String = row[6]
+        let trace: String = row[16]
+        let zone = try? SQLiteStateStore.parseJSON(trace)["zone"]?.stringValue
+        let body: String = row[4]
+        let sendAt: Double? = row[5]
+        let next: Double? = row[8]
+        return OutboxItem(
+            id: row[0], runId: row[1], key: row[2], action: row[3], body: try SQLiteStateStore.parseJSON(body),
+            sendAt: sendAt.map { Date(timeIntervalSince1970: $0) }, state: OutboxState(rawValue: stateText) ?? .pending,
+            attempts: row[7], nextAttemptAt: next.map { Date(timeIntervalSince1970: $0) }, lastError: row[9],
+            createdAt: Date(timeIntervalSince1970: row[10]), updatedAt: Date(timeIntervalSince1970: row[11]), ruleId: row[12],
+            ruleVersion: row[13], user: row[14], eventTime: Date(timeIntervalSince1970: row[15]), zone: zone ?? nil)
+    }
+
+    func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT \(Self.outboxColumns) \(Self.outboxFrom)
+                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) ORDER BY o.id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, limit])
+        return try rows.map(outboxItem)
+    }
+
+    func outbox(id: Int64) throws -> OutboxItem? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?", arguments: [id]).map(outboxItem)
+    }
+
+    func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem] {
+        let filter = states.isEmpty ? "" : "WHERE o.state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
+        return try Row.fetchAll(
+            db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) \(filter) ORDER BY o.id DESC LIMIT ?", arguments: [limit]
+        ).map(outboxItem)
+    }
+
+    mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws {
+        if let body {
+            try db.execute(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, body = ?, updated_at = ? WHERE id = ?",
+                arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, body.compactJSON, at.timeIntervalSince1970, id])
+        } else {
+            try db.execute(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970, id])
+        }
+    }
+
+    func run(id: Int64) throws -> RunRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(SQLiteStateStore.runColumns) FROM runs WHERE id = ?", arguments: [id]).map {
+            try SQLiteStateStore.runRecord($0, path: "database")
+        }
+    }
+
+    mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
+        try db.execute(
+            sql: """
+                UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
+                request = coalesce(?, request), schedule = coalesce(?, schedule), send_at = coalesce(?, send_at), updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, update.request?.compactJSON,
+                update.schedule?.compactJSON, update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970, id,
+            ])
+    }
+
+    mutating func abandonSending(at: Date) throws -> [Int64] {
+        let rows = try Row.fetchAll(db, sql: "SELECT id, run_id FROM outbox WHERE state = 'sending' ORDER BY id")
+        for row in rows {
+            let id: Int64 = row[0], runId: Int64 = row[1]
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'unknown', last_error = ?, updated_at = ? WHERE id = ?",
+                arguments: ["flint stopped while this request was in flight; it may have reached the action", at.timeIntervalSince1970, id])
+            try updateRun(
+                id: runId,
+                RunUpdate(status: .unknown, reason: "flint stopped while the request was in flight: it may or may not have been sent; check, then flint outbox retry \(id) if it is missing"),
+                at: at)
+        }
+        try db.execute(
+            sql: "UPDATE cancellations SET state = 'pending', updated_at = ? WHERE state = 'sending'", arguments: [at.timeIntervalSince1970])
+        return rows.map { $0[0] }
+    }
+
+    mutating func insertCancellation(_ c: Cancellation, at: Date) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO cancellations (run_id, campaign_id, schedule_id, reason, by_event, state, attempts, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (run_id) DO NOTHING
+                """,
+            arguments: [c.runId, c.campaignId, c.scheduleId, c.reason, c.byEvent, at.timeIntervalSince1970, at.timeIntervalSince1970])
+    }
+
+    func dueCancellations(now: Date, limit: Int) throws -> [Cancellation] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT run_id, campaign_id, schedule_id, reason, by_event, state, attempts, next_attempt_at, last_error FROM cancellations
+                WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY run_id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, limit]
+        ).map { row in
+            let state: String = row[5]
+            let next: Double? = row[7]
+            return Cancellation(
+                runId: row[0], campaignId: row[1], scheduleId: row[2], reason: row[3], byEvent: row[4], state: OutboxState(rawValue: state) ?? .pending,
+                attempts: row[6], nextAttemptAt: next.map { Date(timeIntervalSince1970: $0) }, lastError: row[8])
+        }
+    }
+
+    mutating func setCancellation(runId: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
+        try db.execute(
+            sql: "UPDATE cancellations SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE run_id = ?",
+            arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970, runId])
+    }
+}
