@@ -193,14 +193,14 @@ public final class Dispatcher: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
             for request in prepared {
+                if inFlight >= settings.maxInFlight {
+                    await group.next()
+                    inFlight -= 1
+                }
                 if pause.withLock({ $0 }) != nil { break }
                 if let wait = takeBudget(for: request) {
                     nextWake = min(nextWake, wait)
                     continue
-                }
-                if inFlight >= settings.maxInFlight {
-                    await group.next()
-                    inFlight -= 1
                 }
                 inFlight += 1
                 group.addTask { await self.send(request, probe: false) }
