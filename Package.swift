@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FlintRules", targets: ["FlintRules"]),
         .library(name: "FlintCore", targets: ["FlintCore"]),
         .library(name: "FlintStore", targets: ["FlintStore"]),
+        .library(name: "BrazeSandbox", targets: ["BrazeSandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -56,6 +58,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "BrazeSandbox",
+            dependencies: [
+                "FlintPluginAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FileInbox",
             dependencies: ["FlintPluginAPI", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/FileInbox",
@@ -72,10 +84,20 @@ let package = Package(
             path: "Plugins/Webhook",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Braze",
+            dependencies: [
+                "FlintPluginAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/Braze",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "flint",
             dependencies: [
-                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "Webhook", "FileInbox",
+                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "Webhook", "FileInbox", "Braze", "BrazeSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -102,6 +124,19 @@ let package = Package(
         .testTarget(
             name: "WebhookTests",
             dependencies: ["Webhook", "FlintPluginAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BrazeSandboxTests",
+            dependencies: ["BrazeSandbox", "FlintPluginAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BrazeTests",
+            dependencies: [
+                "Braze", "FlintPluginAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -347,7 +347,7 @@ public final class Dispatcher: Service, Sendable {
         case .success(let details):
             if let rate = details["rate_limit"] {
                 let remaining = rate["remaining"]?.numberValue.map { Int($0) }
-                let reset = rate["reset"]?.numberValue.map { Date(timeIntervalSince1970: $0) }
+                let reset = rate["reset"]?.numberValue.map { Date(timeIntervalSince1970: $0) } ?? rate["reset"]?.stringValue.flatMap(Timestamp.parse)
                 budgets.withLock { $0.hourly.observe(remaining: remaining, reset: reset, now: at) }
             }
         case .retryLater(_, let after?):

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Braze
+import BrazeSandbox
 import FileInbox
 import FlintCore
 import FlintPluginAPI
@@ -12,6 +14,10 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import Webhook
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,7 +63,34 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store = try StoreAccess.openForWriting(config)
         let pruned = try await store.prune(config.retention, now: Date())
-        let engine = Engine(store: store, ruleBook: RuleBook(), settings: config.engineSettings, logger: logger)
+
+        // Braze: the configured instance, or the sandbox on loopback when no key is set.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let brazeNote: String
+        let brazeConfig: BrazeConfiguration
+        if let key = config.braze.apiKey {
+            let endpoint = config.braze.restEndpoint ?? "https://rest.iad-01.braze.com"
+            brazeConfig = BrazeConfiguration(restEndpoint: endpoint, apiKey: key, timeout: .milliseconds(Int64(config.braze.timeout * 1000)))
+            brazeNote = "\(endpoint) (BRAZE_API_KEY set)"
+        } else {
+            let port = try Self.freePort()
+            let sandbox = BrazeSandbox(
+                configuration: BrazeSandboxConfiguration(companyTimeZone: config.engineSettings.companyZone ?? config.engineSettings.defaultZone),
+                logger: logger)
+            services.append(.init(service: sandbox.makeApplication(host: "127.0.0.1", port: port, logger: logger)))
+            brazeConfig = BrazeConfiguration(
+                restEndpoint: "http://127.0.0.1:\(port)", apiKey: BrazeSandboxConfiguration.defaultKey, timeout: .milliseconds(Int64(config.braze.timeout * 1000)))
+            brazeNote = "the Braze sandbox at http://127.0.0.1:\(port) (no BRAZE_API_KEY: nothing leaves this machine; its calls: GET /_sandbox/calls)"
+        }
+        let brazeClient = BrazeClient(configuration: brazeConfig, logger: logger)
+        let ruleBook = RuleBook()
+        let dispatcher = Dispatcher(
+            store: store, actions: ["braze": BrazeAction(client: brazeClient)], ruleBook: ruleBook, engineSettings: config.engineSettings,
+            settings: DispatchSettings(
+                coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
+                audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
+            logger: logger)
+        let engine = Engine(store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, onCommit: { dispatcher.nudge() })
         try await engine.install(loaded.ruleSet)
         let rulesFolder = config.rules
         let reloader = RuleReloader(engine: engine, folder: rulesFolder, logger: logger) {
@@ -77,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
             bindNote = "no credentials configured, so loopback only; set FLINT_WEBHOOK_TOKEN to listen elsewhere"
         }
 
-        let health = HealthRoutes(store: store, reloader: reloader, registry: registry)
+        let health = HealthRoutes(store: store, reloader: reloader, dispatcher: dispatcher, registry: registry)
         let router = Router()
         WebhookRoutes(sink: engine, configuration: webhookConfig, source: "webhook", logger: logger).addRoutes(to: router)
         health.addRoutes(to: router)
@@ -85,7 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
         let boundHost = bindHost
         let banner = Banner(
             database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
-            pruned: pruned)
+            braze: brazeNote, pruned: pruned)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(boundHost, port: port), serverName: "flint"),
@@ -100,17 +133,19 @@ struct ServeCommand: AsyncParsableCommand {
         inboxLogger[metadataKey: "plugin.name"] = "inbox"
         let inboxService = SourceService(source: inboxSource, sink: engine, context: PluginContext(name: "inbox", logger: inboxLogger))
 
+        // Dependency order; shutdown runs in reverse: the listener and the folder stop taking events
+        // first, the dispatcher finishes what is in flight, the sandbox goes last.
+        services += [
+            .init(service: reloader),
+            .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
+            .init(service: dispatcher),
+            .init(service: inboxService),
+            .init(service: app),
+        ]
         let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: reloader),
-                    .init(service: ReloadOnHangup(reloader: reloader)),
-                    .init(service: inboxService),
-                    .init(service: app),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        try? await brazeClient.shutdown()
         logger.info("flint serve stopped")
     }
 
@@ -134,6 +169,22 @@ struct ServeCommand: AsyncParsableCommand {
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
+
+    /// A free TCP port on loopback (bind to port 0, read it, close).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ExitCode(1) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw ExitCode(1) }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
 }
 
 /// What `flint serve` says when it is up: where it listens, where the database is, which rules.
@@ -143,6 +194,7 @@ struct Banner: Sendable {
     var ruleCount: Int
     var inbox: String
     var bindNote: String
+    var braze: String
     var pruned: PruneResult
 
     func print(address: String) {
@@ -151,6 +203,7 @@ struct Banner: Sendable {
             "  database  \(database)",
             "  rules     \(ruleCount) from \(rules)/ (reloaded on change and on SIGHUP)",
             "  inbox     \(inbox)/ (processed files go to \(inbox)/processed, bad lines to \(inbox)/failed)",
+            "  braze     \(braze)",
             "  endpoints POST /v1/events /v1/track /v1/identify /v1/batch; GET /healthz /readyz /metrics",
         ]
         if pruned.events + pruned.runs + pruned.rejected > 0 {
@@ -160,13 +213,15 @@ struct Banner: Sendable {
     }
 }
 
-/// SIGHUP reloads the rules at once.
+/// SIGHUP reloads the rules at once, and lets a paused dispatcher try again (a key may have changed).
 struct ReloadOnHangup: Service {
     let reloader: RuleReloader
+    let dispatcher: Dispatcher
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             reloader.reloadSoon()
+            dispatcher.resumeNow()
         }
     }
 }
@@ -175,6 +230,7 @@ struct ReloadOnHangup: Service {
 struct HealthRoutes: Sendable {
     let store: SQLiteStateStore
     let reloader: RuleReloader
+    let dispatcher: Dispatcher
     let registry: PrometheusCollectorRegistry
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -194,6 +250,13 @@ struct HealthRoutes: Sendable {
             }
             checks["rules"] = rules.loadedAt == nil ? "not loaded" : .string("\(rules.rulesLoaded) loaded")
             if rules.loadedAt == nil { ready = false }
+            let dispatch = dispatcher.status
+            if let paused = dispatch.pausedReason {
+                ready = false
+                checks["dispatcher"] = .string("paused: \(paused); the held send is tried again every 60 s or on SIGHUP")
+            } else {
+                checks["dispatcher"] = "ok"
+            }
             if !rules.errors.isEmpty {
                 // The last good set keeps running: still ready, but the refused change is reported.
                 checks["rules_reload"] = .object([

@@ -1,0 +1,31 @@
+import ArgumentParser
+import BrazeSandbox
+import Foundation
+import ServiceLifecycle
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "Run the local Braze emulator (schedule create/update/delete, send), strict per Braze's rules, with fault injection.",
+        discussion: """
+            Key: Authorization: Bearer \(BrazeSandboxConfiguration.defaultKey). Inspect: GET /_sandbox/calls, GET /_sandbox/schedules. \
+            Inject faults: POST /_sandbox/faults. Point flint serve at it with BRAZE_REST_ENDPOINT=http://HOST:PORT \
+            BRAZE_API_KEY=\(BrazeSandboxConfiguration.defaultKey).
+            """
+    )
+
+    @Option(help: "host:port") var listen = "127.0.0.1:4010"
+    @Option(help: "Braze's company time zone (local-time schedules already passed there are refused).") var companyZone = "UTC"
+
+    func run() async throws {
+        guard let (host, port) = ServeCommand.parseListen(listen) else { throw ValidationError("--listen must be host:port") }
+        guard let zone = TimeZone(identifier: companyZone) else { throw ValidationError("--company-zone '\(companyZone)' is not an IANA zone") }
+        let logger = ServeCommand.bootstrapLogging()
+        let sandbox = BrazeSandbox(configuration: BrazeSandboxConfiguration(companyTimeZone: zone), logger: logger)
+        let app = sandbox.makeApplication(host: host, port: port, logger: logger) { bound in
+            Terminal.out("flint sandbox: Braze emulator on http://\(host):\(bound) (key \(BrazeSandboxConfiguration.defaultKey)); calls: GET /_sandbox/calls", flush: true)
+        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
