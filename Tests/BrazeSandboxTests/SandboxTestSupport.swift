@@ -8,7 +8,14 @@ import Logging
 import Synchronization
 import Testing
 
-let quietLogger = Logger(label: "braze-sandbox.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+let quietLogger: Logger = {
+    if ProcessInfo.processInfo.environment["SANDBOX_TEST_LOG"] != nil {
+        var logger = Logger(label: "braze-sandbox.tests", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .trace
+        return logger
+    }
+    return Logger(label: "braze-sandbox.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+}()
 
 /// 2026-11-29T12:00:00Z, a Sunday: "now" for every test that does not move the clock.
 let testNow = Date(timeIntervalSince1970: 1_795_953_600)
@@ -90,15 +97,56 @@ extension TestResponse {
     }
 }
 
-/// Sends one request on a connection of its own, with a short read timeout: for faults that never
-/// answer or that close the connection (they would spoil the shared test client's connection).
-func sendAlone(
-    port: Int, path: String = SandboxEndpoint.create.path, body: JSONValue = createBody(), timeout: Duration = .milliseconds(400)
-) async throws -> TestClient.Response {
-    try await TestClient.withClient(host: "localhost", port: port, configuration: .init(timeout: timeout)) { client in
-        var headers = goodKey
-        headers[.contentType] = "application/json"
-        return try await client.execute(
-            TestClient.Request(path, method: .post, headers: headers, body: ByteBuffer(string: body.compactJSON)))
+/// How a request sent with `sendAlone` ended.
+enum AloneOutcome: Sendable {
+    case answered(TestClient.Response)
+    /// The client gave up waiting and closed its connection.
+    case timedOut
+    /// The connection failed (closed by the server: `TestClient.Error.connectionClosing`).
+    case failed(any Error)
+
+    var wasClosedByServer: Bool {
+        if case .failed(TestClient.Error.connectionClosing) = self { return true }
+        return false
     }
+}
+
+/// Sends one request on a connection of its own and gives up after `timeout` by closing that
+/// connection, as an HTTP client with a timeout does: for faults that never answer or that close
+/// the connection (they would spoil the shared test client's connection).
+///
+/// `TestClient`'s own read timeout cannot do this: when nothing ever answers, its task group waits
+/// for the pending response forever.
+func sendAlone(
+    port: Int, path: String = SandboxEndpoint.create.path, body: JSONValue = createBody(), timeout: Duration
+) async -> AloneOutcome {
+    let client = TestClient(host: "localhost", port: port, configuration: .init(timeout: .seconds(60)))
+    client.connect()
+    var headers = goodKey
+    headers[.contentType] = "application/json"
+    let request = TestClient.Request(path, method: .post, headers: headers, body: ByteBuffer(string: body.compactJSON))
+    let outcome = await withTaskGroup(of: AloneOutcome?.self) { group in
+        group.addTask {
+            do {
+                return .answered(try await client.execute(request))
+            } catch {
+                return .failed(error)
+            }
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        guard let first else {
+            // The timer won: give up, which fails the pending request.
+            try? await client.shutdown()
+            _ = await group.next()
+            return AloneOutcome.timedOut
+        }
+        group.cancelAll()
+        return first
+    }
+    try? await client.shutdown()
+    return outcome
 }
