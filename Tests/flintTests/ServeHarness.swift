@@ -24,8 +24,8 @@ final class ServeHarness: @unchecked Sendable {
     var ledgerArgs: [String] { ["--database", database, "--rules", rulesDir.path] }
 
     /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner.
-    init(rules: [String: String], environment: [String: String] = [:]) throws {
-        dir = try CLIHarness.temporaryDirectory()
+    init(rules: [String: String], environment: [String: String] = [:], reuse: URL? = nil) throws {
+        dir = try reuse ?? CLIHarness.temporaryDirectory()
         try FileManager.default.createDirectory(at: rulesDir, withIntermediateDirectories: true)
         for (name, text) in rules { try text.write(to: rulesDir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         process.executableURL = CLIHarness.binary

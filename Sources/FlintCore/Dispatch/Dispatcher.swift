@@ -56,6 +56,13 @@ public final class Dispatcher: Service, Sendable {
     private struct Budgets: Sendable {
         var hourly: TokenBucket
         var audience: TokenBucket
+        /// What Braze last said was left in its window (`X-RateLimit-Remaining`), less what went out
+        /// since; nil until the first answer of a window, when only one request goes out to learn it.
+        var remaining: Int?
+        var windowReset: Date?
+        var inFlight = 0
+        /// The action answers without rate-limit headers: nothing to learn, no need to go one at a time.
+        var headersAbsent = false
     }
 
     private let store: any StateStore
@@ -192,32 +199,68 @@ public final class Dispatcher: Service, Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            for request in prepared {
-                if inFlight >= settings.maxInFlight {
-                    await group.next()
-                    inFlight -= 1
+            requests: for request in prepared {
+                while true {
+                    if inFlight >= settings.maxInFlight {
+                        await group.next()
+                        inFlight -= 1
+                    }
+                    if pause.withLock({ $0 }) != nil { break requests }
+                    if let wait = takeBudget(for: request) {
+                        // An answer in flight will say how much budget is left: wait for it, then look again.
+                        if inFlight > 0, wait.timeIntervalSince(now()) < 1 {
+                            await group.next()
+                            inFlight -= 1
+                            continue
+                        }
+                        nextWake = min(nextWake, wait)
+                        continue requests
+                    }
+                    inFlight += 1
+                    group.addTask { await self.send(request, probe: false) }
+                    continue requests
                 }
-                if pause.withLock({ $0 }) != nil { break }
-                if let wait = takeBudget(for: request) {
-                    nextWake = min(nextWake, wait)
-                    continue
-                }
-                inFlight += 1
-                group.addTask { await self.send(request, probe: false) }
             }
         }
         return nextWake
     }
 
     /// Takes a request's share of the budgets; nil when it may go now, else when to try again.
+    ///
+    /// Besides the configured buckets, never more requests in flight than Braze said were left in
+    /// its window: so a small budget is met with waiting, not with 429s.
     private func takeBudget(for request: [OutboxItem]) -> Date? {
         guard request.first?.action == "braze" else { return nil }
         let at = now()
         let hasAudience = request.first?.body["audience"] != nil
         return budgets.withLock { b in
+            if let reset = b.windowReset, at >= reset {
+                b.remaining = nil
+                b.windowReset = nil
+            }
+            if let remaining = b.remaining {
+                if remaining <= 0 { return b.windowReset ?? at.addingTimeInterval(1) }
+            } else if b.inFlight >= 1, !b.headersAbsent {
+                return at.addingTimeInterval(0.005)
+            }
             if let wait = b.hourly.take(now: at) { return wait }
             if hasAudience, let wait = b.audience.take(now: at) { return wait }
+            if let remaining = b.remaining { b.remaining = remaining - 1 }
+            b.inFlight += 1
             return nil
+        }
+    }
+
+    private func releaseBudget(remaining: Int?, reset: Date?, answered: Bool = true) {
+        let at = now()
+        budgets.withLock { b in
+            b.inFlight = max(0, b.inFlight - 1)
+            if answered { b.headersAbsent = remaining == nil }
+            if let remaining {
+                b.remaining = max(0, remaining - b.inFlight)
+                b.windowReset = reset
+                b.hourly.observe(remaining: remaining, reset: reset, now: at)
+            }
         }
     }
 
@@ -271,6 +314,7 @@ public final class Dispatcher: Service, Sendable {
             }
         } catch {
             logger.error("cannot mark the outbox rows as sending; not sending them", metadata: ["error": "\(error)"])
+            if items[0].action == "braze" { releaseBudget(remaining: nil, reset: nil, answered: false) }
             return
         }
         var context = PluginContext(name: action.name, logger: logger)
@@ -343,13 +387,22 @@ public final class Dispatcher: Service, Sendable {
         } catch {
             logger.error("cannot record a dispatch outcome", metadata: ["error": "\(error)", "outbox.ids": "\(items.map(\.id))"])
         }
-        switch outcome {
-        case .success(let details):
-            if let rate = details["rate_limit"] {
-                let remaining = rate["remaining"]?.numberValue.map { Int($0) }
-                let reset = rate["reset"]?.numberValue.map { Date(timeIntervalSince1970: $0) } ?? rate["reset"]?.stringValue.flatMap(Timestamp.parse)
-                budgets.withLock { $0.hourly.observe(remaining: remaining, reset: reset, now: at) }
+        if items.first?.action == "braze" {
+            var remaining: Int?
+            var reset: Date?
+            if case .success(let details) = outcome, let rate = details["rate_limit"] {
+                remaining = rate["remaining"]?.numberValue.map { Int($0) }
+                reset = rate["reset"]?.numberValue.map { Date(timeIntervalSince1970: $0) } ?? rate["reset"]?.stringValue.flatMap(Timestamp.parse)
             }
+            if case .retryLater(_, let after?) = outcome {
+                remaining = 0
+                reset = after
+            }
+            releaseBudget(remaining: remaining, reset: reset)
+        }
+        switch outcome {
+        case .success:
+            break
         case .retryLater(_, let after?):
             budgets.withLock { $0.hourly.block(until: after) }
         case .unknown(let message):

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrazeSandbox
+import FlintRules
 import Foundation
 import ServiceLifecycle
 
@@ -16,12 +17,17 @@ struct SandboxCommand: AsyncParsableCommand {
 
     @Option(help: "host:port") var listen = "127.0.0.1:4010"
     @Option(help: "Braze's company time zone (local-time schedules already passed there are refused).") var companyZone = "UTC"
+    @Option(help: "Requests allowed per rate-limit window (Braze: 250,000 an hour).") var requestsPerWindow = 250_000
+    @Option(help: "The rate-limit window (e.g. 1h, 2s).") var window = "1h"
 
     func run() async throws {
         guard let (host, port) = ServeCommand.parseListen(listen) else { throw ValidationError("--listen must be host:port") }
         guard let zone = TimeZone(identifier: companyZone) else { throw ValidationError("--company-zone '\(companyZone)' is not an IANA zone") }
         let logger = ServeCommand.bootstrapLogging()
-        let sandbox = BrazeSandbox(configuration: BrazeSandboxConfiguration(companyTimeZone: zone), logger: logger)
+        guard let windowMs = DurationText.milliseconds(window), windowMs > 0 else { throw ValidationError("--window '\(window)' is not a duration") }
+        let sandbox = BrazeSandbox(
+            configuration: BrazeSandboxConfiguration(companyTimeZone: zone, requestsPerWindow: requestsPerWindow, window: .milliseconds(windowMs)),
+            logger: logger)
         let app = sandbox.makeApplication(host: host, port: port, logger: logger) { bound in
             Terminal.out("flint sandbox: Braze emulator on http://\(host):\(bound) (key \(BrazeSandboxConfiguration.defaultKey)); calls: GET /_sandbox/calls", flush: true)
         }
