@@ -36,18 +36,7 @@ struct IngestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try global.configuration()
-        let loaded: RuleLoadResult
-        do {
-            loaded = try RuleDirectory.load(config.rules)
-        } catch {
-            Terminal.err("error: \(error)")
-            throw ExitCode(1)
-        }
-        for d in loaded.diagnostics { Terminal.err(d.description) }
-        guard loaded.isValid else {
-            Terminal.err("the rules in \(config.rules) have errors; nothing was ingested (flint rules check \(config.rules))")
-            throw ExitCode(1)
-        }
+        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "nothing was ingested")
         let store = try StoreAccess.openForWriting(config)
         _ = try await store.prune(config.retention, now: Date())
         let engine = Engine(store: store, ruleBook: RuleBook(), settings: config.engineSettings)

@@ -44,18 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(factory)
 
         // Rules first: a folder with errors stops the start, with every problem listed.
-        let loaded: RuleLoadResult
-        do {
-            loaded = try RuleDirectory.load(config.rules)
-        } catch {
-            Terminal.err("error: \(error)")
-            throw ExitCode(1)
-        }
-        for d in loaded.diagnostics { Terminal.err(d.description) }
-        guard loaded.isValid else {
-            Terminal.err("flint serve: the rules in \(config.rules) have errors; fix them (flint rules check \(config.rules)) and start again")
-            throw ExitCode(1)
-        }
+        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "fix them and start flint serve again")
         guard let (host, port) = Self.parseListen(config.listen) else {
             Terminal.err("error: listen '\(config.listen)' is not host:port (e.g. 127.0.0.1:8080)")
             throw ExitCode(2)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import FlintRules
 import Foundation
 
@@ -64,5 +65,23 @@ enum RuleDirectory {
 
     static func testFiles(at path: String) throws -> [RuleFile] {
         try files(at: path).filter(isTestFile).map(read)
+    }
+
+    /// Loads the rules for a command that runs them: prints every diagnostic, and stops the command
+    /// (exit 1) when the folder cannot be read or the set has errors.
+    static func loadValid(_ folder: String, refusing what: String) throws -> RuleLoadResult {
+        let loaded: RuleLoadResult
+        do {
+            loaded = try load(folder)
+        } catch {
+            Terminal.err("error: \(error)")
+            throw ExitCode(1)
+        }
+        for d in loaded.diagnostics { Terminal.err(d.description) }
+        guard loaded.isValid else {
+            Terminal.err("the rules in \(folder) have errors; \(what) (flint rules check \(folder))")
+            throw ExitCode(1)
+        }
+        return loaded
     }
 }
