@@ -71,13 +71,13 @@ public final class SQLiteStateStore: StateStore, LedgerReader {
         self.reader = pool
     }
 
-    /// The writer's settings, measured with the ingest benchmark (`StoreBenchmark`): a 64 MiB page
-    /// cache keeps the random-order index pages (message ids, users) in memory instead of re-reading
-    /// them, and checkpointing every ~40 MiB of WAL instead of 4 MiB copies a hot page to the database
-    /// once instead of many times (the WAL file is cut back to 64 MiB afterwards). Together about 10%
-    /// less CPU per event on a 300k-event file, most of it system time.
+    /// The writer's settings, measured with the ingest benchmark (`StoreBenchmark`): a 16 MiB page
+    /// cache keeps the hot index pages (message ids, users) in memory instead of re-reading them (64 MiB
+    /// saved a few percent more CPU, but counts fully against `flint serve`'s memory budget), and
+    /// checkpointing every ~40 MiB of WAL instead of 4 MiB copies a hot page to the database once
+    /// instead of many times (the WAL file is cut back to 64 MiB afterwards).
     static let writerPragmas = """
-        PRAGMA cache_size = -65536;
+        PRAGMA cache_size = -16384;
         PRAGMA wal_autocheckpoint = 10000;
         PRAGMA journal_size_limit = 67108864;
         """
