@@ -67,7 +67,20 @@ extension SQLiteTransaction {
         }
     }
 
+    func runStatus(id: Int64) throws -> RunStatus? {
+        try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [id]).flatMap(RunStatus.init(rawValue:))
+    }
+
     mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
+        var requestText: String?
+        if let request = update.request {
+            if let last = lastRequest, last.value == request {
+                requestText = last.text
+            } else {
+                requestText = request.compactJSON
+                lastRequest = (request, requestText!)
+            }
+        }
         try db.execute(
             sql: """
                 UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
@@ -75,7 +88,7 @@ extension SQLiteTransaction {
                 WHERE id = ?
                 """,
             arguments: [
-                update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, update.request?.compactJSON,
+                update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, requestText,
                 update.schedule?.compactJSON, update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970, id,
             ])
     }

@@ -11,6 +11,14 @@ import GRDB
 /// compact writer, never `JSONEncoder`.
 struct SQLiteTransaction: StateTransaction {
     let db: Database
+    /// The last request body written to a run, with its text: a coalesced request is recorded on each
+    /// of its (up to 50) runs, and serialising it once per request instead of once per run keeps the
+    /// single writer free.
+    var lastRequest: (value: JSONValue, text: String)?
+
+    init(db: Database) {
+        self.db = db
+    }
 
     mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64? {
         // Looked up first rather than `ON CONFLICT DO NOTHING`: with AUTOINCREMENT a refused insert

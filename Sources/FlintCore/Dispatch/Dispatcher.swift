@@ -351,7 +351,7 @@ public final class Dispatcher: Service, Sendable {
                     case .success(let details):
                         try t.setOutbox(id: item.id, state: .sent, attempts: attempts, nextAttemptAt: nil, lastError: nil, body: nil, at: at)
                         let scheduleId = details["schedule_id"]?.stringValue
-                        if let run = try t.run(id: item.runId), run.status == .cancelled {
+                        if try t.runStatus(id: item.runId) == .cancelled, let run = try t.run(id: item.runId) {
                             // Cancelled while the create was in flight: delete it from Braze.
                             if let scheduleId, let campaign = body["campaign_id"]?.stringValue {
                                 try t.insertCancellation(

@@ -156,6 +156,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         func run(id: Int64) throws -> RunRecord? { state.runs[id] }
 
+        func runStatus(id: Int64) throws -> RunStatus? { state.runs[id]?.status }
+
         mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
             guard var run = state.runs[id] else { return }
             run.status = update.status

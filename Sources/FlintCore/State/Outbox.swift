@@ -124,6 +124,8 @@ public protocol DispatchTransaction {
     func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem]
     mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws
     func run(id: Int64) throws -> RunRecord?
+    /// A run's status alone (cheaper than the whole record).
+    func runStatus(id: Int64) throws -> RunStatus?
     mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws
     /// Rows left `sending` by a process that died: they become `unknown` (never resent by themselves).
     mutating func abandonSending(at: Date) throws -> [Int64]
