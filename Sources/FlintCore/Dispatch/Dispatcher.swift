@@ -174,12 +174,14 @@ public final class Dispatcher: Service, Sendable {
             await send([probe], probe: true)
             return min(nextWake, pause.withLock { $0?.nextProbe } ?? nextWake)
         }
-        var requests: [[OutboxItem]] = ready.map { [$0] }
+        // Late sends are re-planned first (their schedule may change, and with it their group).
+        var requests: [[OutboxItem]] = []
+        for var item in ready where await replanIfLate(&item) {
+            requests.append([item])
+        }
         var groups: [String: [OutboxItem]] = [:]
         var order: [String] = []
-        for var item in coalescable {
-            guard let replanned = await replanIfLate(&item) else { continue }
-            _ = replanned
+        for var item in coalescable where await replanIfLate(&item) {
             let key = DispatchPolicy.coalescingKey(action: item.action, body: item.body)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(item)
@@ -187,19 +189,9 @@ public final class Dispatcher: Service, Sendable {
         for key in order {
             requests += DispatchPolicy.chunks(groups[key]!, identity: { DispatchPolicy.recipientIdentity($0.body["recipients"]?.arrayValue?.first ?? .null) })
         }
-        // Late single sends are re-planned too.
-        var prepared: [[OutboxItem]] = []
-        for request in requests {
-            if request.count == 1, !coalescable.contains(where: { $0.id == request[0].id }) {
-                var item = request[0]
-                if await replanIfLate(&item) != nil { prepared.append([item]) }
-            } else {
-                prepared.append(request)
-            }
-        }
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            requests: for request in prepared {
+            requests: for request in requests {
                 while true {
                     if inFlight >= settings.maxInFlight {
                         await group.next()
@@ -265,13 +257,13 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Re-plans a send whose time passed while it waited (DESIGN.md: from step 3 with N = dispatch
-    /// time). Returns nil when the run ended here (skipped or failed at dispatch).
-    private func replanIfLate(_ item: inout OutboxItem) async -> OutboxItem? {
+    /// time). Returns false when the run ended here (skipped or failed at dispatch).
+    private func replanIfLate(_ item: inout OutboxItem) async -> Bool {
         let at = now()
         guard let sendAt = item.sendAt, sendAt < at.addingTimeInterval(TimeInterval(engineSettings.lead)), item.body["schedule"] != nil else {
-            return item
+            return true
         }
-        guard let rule = ruleBook.rules.rule(id: item.ruleId) else { return item }
+        guard let rule = ruleBook.rules.rule(id: item.ruleId) else { return true }
         let plan = Planner.replan(
             PlannerInput(
                 eventTime: item.eventTime, now: at, schedule: rule.schedule, userZone: item.zone.flatMap(TimeZone.init(identifier:)),
@@ -285,7 +277,7 @@ public final class Dispatcher: Service, Sendable {
             }
             item.sendAt = newSendAt
             logger.info("re-planned a send whose time passed while it waited", metadata: ["run.id": "\(item.runId)", "braze.schedule": "\(schedule.time)"])
-            return item
+            return true
         case .skip(let reason), .fail(let reason):
             let status: RunStatus
             if case .skip = plan.outcome { status = .skipped } else { status = .failed }
@@ -294,7 +286,7 @@ public final class Dispatcher: Service, Sendable {
                 try t.setOutbox(id: id, state: .cancelled, attempts: attempts, nextAttemptAt: nil, lastError: reason, body: nil, at: at)
                 try t.updateRun(id: runId, RunUpdate(status: status, reason: "at dispatch: " + reason), at: at)
             }
-            return nil
+            return false
         }
     }
 

@@ -37,8 +37,9 @@ struct EventProcessor {
 
         // A later event cancels the user's open runs of rules that name it in cancel_on. First, so an
         // event that both cancels and triggers a rule replaces the old send with a new one.
-        for rule in rules.rules(cancelledBy: name) {
-            let scope = RuleEvaluator.scope(event: event, profile: profile)
+        let cancellers = rules.rules(cancelledBy: name)
+        let scope = cancellers.isEmpty ? .null : RuleEvaluator.scope(event: event, profile: profile)
+        for rule in cancellers {
             guard rule.cancelOn.contains(where: { $0.events.contains(name) && ($0.condition?.evaluate(in: scope).passed ?? true) }) else {
                 continue
             }
