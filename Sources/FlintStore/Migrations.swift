@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -15,6 +15,9 @@ enum Migrations {
         }
         migrator.registerMigration("v2-dispatch") { db in
             try db.execute(sql: v2Dispatch)
+        }
+        migrator.registerMigration("v3-plugins") { db in
+            try db.execute(sql: v3Plugins)
         }
         return migrator
     }
@@ -145,5 +148,28 @@ enum Migrations {
             updated_at REAL NOT NULL
         );
         CREATE INDEX cancellations_due ON cancellations(state, next_attempt_at);
+        """
+
+    /// What `flint serve` last said about each plugin it hosts (`flint plugins`): replaced as a
+    /// whole when the statuses change, and every few seconds as a heartbeat (`updated_at`).
+    private static let v3Plugins = """
+        CREATE TABLE plugin_status (
+            position INTEGER NOT NULL,
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            command TEXT,
+            state TEXT NOT NULL,
+            pid INTEGER,
+            restarts INTEGER NOT NULL,
+            garbage_lines INTEGER NOT NULL,
+            handled INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            last_error TEXT,
+            last_error_at REAL,
+            started_at REAL,
+            next_start_at REAL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
         """
 }

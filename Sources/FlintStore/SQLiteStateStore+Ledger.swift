@@ -146,6 +146,26 @@ extension SQLiteStateStore {
         }
     }
 
+    public func pluginStatuses() async throws -> [PluginStatus] {
+        try await read { db in
+            guard try db.tableExists("plugin_status") else { return [] }
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, kind, origin, command, state, pid, restarts, garbage_lines, handled, failures, last_error, last_error_at,
+                        started_at, next_start_at, updated_at FROM plugin_status ORDER BY position
+                    """
+            ).map { row in
+                func date(_ i: Int) -> Date? { (row[i] as Double?).map { Date(timeIntervalSince1970: $0) } }
+                return PluginStatus(
+                    name: row[0], kind: PluginStatus.Kind(rawValue: row[1]) ?? .source, origin: PluginStatus.Origin(rawValue: row[2]) ?? .exec,
+                    command: row[3], state: PluginStatus.State(rawValue: row[4]) ?? .stopped, pid: row[5], restarts: row[6], garbageLines: row[7],
+                    handled: row[8], failures: row[9], lastError: row[10], lastErrorAt: date(11), startedAt: date(12), nextStartAt: date(13),
+                    updatedAt: date(14) ?? Date(timeIntervalSince1970: 0))
+            }
+        }
+    }
+
     public func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord? {
         try await read { db in
             guard

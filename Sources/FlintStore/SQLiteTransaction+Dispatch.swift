@@ -8,7 +8,7 @@ import GRDB
 extension SQLiteTransaction {
     static let outboxColumns = """
         o.id, o.run_id, o.key, o.action, o.body, o.send_at, o.state, o.attempts, o.next_attempt_at, o.last_error, o.created_at, \
-        o.updated_at, r.rule_id, r.rule_version, r.user_key, e.timestamp, r.trace
+        o.updated_at, r.rule_id, r.rule_version, r.user_key, e.timestamp, r.trace, r.schedule
         """
 
     static let outboxFrom = "FROM outbox o JOIN runs r ON r.id = o.run_id JOIN events e ON e.seq = r.event_seq"
@@ -20,12 +20,14 @@ extension SQLiteTransaction {
         let body: String = row[4]
         let sendAt: Double? = row[5]
         let next: Double? = row[8]
+        let schedule: String? = row[17]
         return OutboxItem(
             id: row[0], runId: row[1], key: row[2], action: row[3], body: try SQLiteStateStore.parseJSON(body),
             sendAt: sendAt.map { Date(timeIntervalSince1970: $0) }, state: OutboxState(rawValue: stateText) ?? .pending,
             attempts: row[7], nextAttemptAt: next.map { Date(timeIntervalSince1970: $0) }, lastError: row[9],
             createdAt: Date(timeIntervalSince1970: row[10]), updatedAt: Date(timeIntervalSince1970: row[11]), ruleId: row[12],
-            ruleVersion: row[13], user: row[14], eventTime: Date(timeIntervalSince1970: row[15]), zone: zone ?? nil)
+            ruleVersion: row[13], user: row[14], eventTime: Date(timeIntervalSince1970: row[15]), zone: zone ?? nil,
+            schedule: try schedule.map(SQLiteStateStore.parseJSON))
     }
 
     func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {

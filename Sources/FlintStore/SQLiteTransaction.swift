@@ -71,6 +71,23 @@ struct SQLiteTransaction: StateTransaction {
         try statement.execute(arguments: [userKey, profile.traits.compactJSON, profile.timeZone, at.timeIntervalSince1970])
     }
 
+    mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
+        try db.execute(sql: "DELETE FROM plugin_status")
+        for (position, p) in statuses.enumerated() {
+            try db.execute(
+                sql: """
+                    INSERT INTO plugin_status (position, name, kind, origin, command, state, pid, restarts, garbage_lines, handled, failures,
+                        last_error, last_error_at, started_at, next_start_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    position, p.name, p.kind.rawValue, p.origin.rawValue, p.command, p.state.rawValue, p.pid, p.restarts, p.garbageLines,
+                    p.handled, p.failures, p.lastError, p.lastErrorAt?.timeIntervalSince1970, p.startedAt?.timeIntervalSince1970,
+                    p.nextStartAt?.timeIntervalSince1970, p.updatedAt.timeIntervalSince1970,
+                ])
+        }
+    }
+
     mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
         let statement = try db.cachedStatement(
             sql: """

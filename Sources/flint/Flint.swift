@@ -9,7 +9,7 @@ struct Flint: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RulesCommand.self, IngestCommand.self, RunsCommand.self, WhyCommand.self, EventsCommand.self, StatusCommand.self,
-            ServeCommand.self, OutboxCommand.self, SchedulesCommand.self, SandboxCommand.self, BenchCommand.self,
+            ServeCommand.self, PluginsCommand.self, OutboxCommand.self, SchedulesCommand.self, SandboxCommand.self, BenchCommand.self,
         ]
     )
 

@@ -30,7 +30,7 @@ struct MigrationTests {
             )
         }
         #expect(tables.isSuperset(of: Self.tables))
-        #expect(migrations == ["v1-ledger", "v2-dispatch"])
+        #expect(migrations == ["v1-ledger", "v2-dispatch", "v3-plugins"])
         #expect(journal == "wal")
     }
 

@@ -311,7 +311,8 @@ public final class Dispatcher: Service, Sendable {
         }
         var context = PluginContext(name: action.name, logger: logger)
         context.logger[metadataKey: "plugin.name"] = "\(action.name)"
-        let outcome = await action.perform(SendRequest(id: items[0].key, body: body, schedule: body["schedule"]), context: context)
+        // Braze's body carries its schedule; an action plugin gets the planned one beside its body.
+        let outcome = await action.perform(SendRequest(id: items[0].key, body: body, schedule: body["schedule"] ?? items[0].schedule), context: context)
         counters.withLock { $0.requests += 1 }
         Counter(label: "flint_dispatch_requests_total", dimensions: [("action", action.name), ("outcome", Self.label(outcome))]).increment()
         Recorder(label: "flint_dispatch_recipients_per_request").record(items.count)
@@ -321,6 +322,11 @@ public final class Dispatcher: Service, Sendable {
             logger.notice("dispatching resumed: the held send went through")
             nudge()
         }
+    }
+
+    static func doneReason(action: String, scheduleId: String?) -> String {
+        if let scheduleId { return "scheduled: schedule_id \(scheduleId)" }
+        return action == "braze" ? "scheduled" : "scheduled: action '\(action)' accepted it"
     }
 
     static func label(_ outcome: ActionOutcome) -> String {
@@ -355,7 +361,7 @@ public final class Dispatcher: Service, Sendable {
                             try t.updateRun(
                                 id: item.runId,
                                 RunUpdate(
-                                    status: .scheduled, reason: "scheduled" + (scheduleId.map { ": schedule_id \($0)" } ?? ""), scheduleId: scheduleId,
+                                    status: .scheduled, reason: Self.doneReason(action: item.action, scheduleId: scheduleId), scheduleId: scheduleId,
                                     dispatchId: details["dispatch_id"]?.stringValue, request: body, schedule: body["schedule"], sendAt: item.sendAt),
                                 at: at)
                         }

@@ -16,6 +16,12 @@ public struct SourceService: Service {
     }
 
     public func run() async throws {
+        if source is ExecSource {
+            // An exec source handles graceful shutdown itself: it finishes the batch it is
+            // committing, acknowledges it, then closes the plugin's stdin.
+            try await source.run(sink: sink, context: context)
+            return
+        }
         try await cancelWhenGracefulShutdown {
             try await source.run(sink: sink, context: context)
         }

@@ -24,6 +24,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var nextEventSeq: Int64 = 1
         var nextRunId: Int64 = 1
         var nextRejectedId: Int64 = 1
+        var plugins: [PluginStatus] = []
     }
 
     struct Row: Sendable {
@@ -84,6 +85,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             state.profiles[userKey] = profile
         }
 
+        mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
+            state.plugins = statuses
+        }
+
         mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
             let key = version.ruleId + "\u{0}" + version.version
             if state.ruleVersions[key] == nil { state.ruleVersions[key] = version }
@@ -129,7 +134,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                 id: row.id, runId: row.runId, key: row.key, action: row.action, body: row.body, sendAt: row.sendAt, state: row.state,
                 attempts: row.attempts, nextAttemptAt: row.nextAttemptAt, lastError: row.lastError, createdAt: row.createdAt,
                 updatedAt: row.updatedAt, ruleId: run?.ruleId ?? "", ruleVersion: run?.ruleVersion ?? "", user: run?.user ?? "",
-                eventTime: event?.timestamp ?? row.createdAt, zone: run?.trace.zone)
+                eventTime: event?.timestamp ?? row.createdAt, zone: run?.trace.zone, schedule: run?.schedule)
         }
 
         func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {
@@ -279,6 +284,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord? {
         state.withLock { $0.ruleVersions[rule + "\u{0}" + version] }
+    }
+
+    public func pluginStatuses() async throws -> [PluginStatus] {
+        state.withLock { $0.plugins }
     }
 
     public func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult {

@@ -40,11 +40,13 @@ public struct OutboxItem: Sendable, Hashable {
     public var eventTime: Date
     /// The zone the planner read wall clocks in.
     public var zone: String?
+    /// The schedule the planner computed for the run (what an action plugin receives beside its body).
+    public var schedule: JSONValue?
 
     public init(
         id: Int64, runId: Int64, key: String, action: String, body: JSONValue, sendAt: Date?, state: OutboxState, attempts: Int,
         nextAttemptAt: Date?, lastError: String?, createdAt: Date, updatedAt: Date, ruleId: String, ruleVersion: String, user: String,
-        eventTime: Date, zone: String?
+        eventTime: Date, zone: String?, schedule: JSONValue? = nil
     ) {
         self.id = id
         self.runId = runId
@@ -63,6 +65,7 @@ public struct OutboxItem: Sendable, Hashable {
         self.user = user
         self.eventTime = eventTime
         self.zone = zone
+        self.schedule = schedule
     }
 }
 

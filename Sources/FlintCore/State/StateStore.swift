@@ -33,6 +33,9 @@ public protocol StateTransaction: DispatchTransaction {
     func openRuns(rule: String, user: String) throws -> [OpenRun]
     /// Marks a run cancelled by an event; a pending outbox row is withdrawn with it.
     mutating func cancelRun(id: Int64, byEvent messageId: String, reason: String, at: Date) throws
+
+    /// Replaces the saved plugin statuses with these (what `flint plugins` reads).
+    mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws
 }
 
 /// Durable state: events, profiles, rule versions, runs, the outbox, rule state.
@@ -160,4 +163,6 @@ public protocol LedgerReader: Sendable {
     func rejected(_ query: EventQuery) async throws -> [RejectedRecord]
     func status() async throws -> StoreStatus
     func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord?
+    /// The plugin statuses `flint serve` last saved, in its order.
+    func pluginStatuses() async throws -> [PluginStatus]
 }

@@ -72,9 +72,28 @@ struct ServeCommand: AsyncParsableCommand {
             brazeNote = "the Braze sandbox at http://127.0.0.1:\(port) (no BRAZE_API_KEY: nothing leaves this machine; its calls: GET /_sandbox/calls)"
         }
         let brazeClient = BrazeClient(configuration: brazeConfig, logger: logger)
+
+        // The plugin registry, built here and nowhere else: built-ins first, then flint.yaml's exec plugins.
+        let inboxSource = FileInboxSource(configuration: FileInboxConfiguration(folder: config.inbox))
+        var plugins = PluginRegistry()
+        do {
+            try plugins.addListed(source: "webhook")
+            try plugins.add(source: inboxSource)
+            try plugins.add(action: BrazeAction(client: brazeClient))
+            try plugins.add(exec: config.execPlugins, logger: logger)
+        } catch {
+            Terminal.err("error: \(error)")
+            throw ExitCode(1)
+        }
+        for rule in loaded.ruleSet.rules where plugins.actions[rule.send.action] == nil {
+            logger.warning(
+                "a rule names an action no plugin provides; its runs will fail until flint.yaml declares it",
+                metadata: ["rule.id": "\(rule.id)", "send.action": "\(rule.send.action)", "actions": "\(plugins.actionNames.joined(separator: ", "))"])
+        }
+
         let ruleBook = RuleBook()
         let dispatcher = Dispatcher(
-            store: store, actions: ["braze": BrazeAction(client: brazeClient)], ruleBook: ruleBook, engineSettings: config.engineSettings,
+            store: store, actions: plugins.actions, ruleBook: ruleBook, engineSettings: config.engineSettings,
             settings: DispatchSettings(
                 coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
                 audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
@@ -99,7 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
             bindNote = "no credentials configured, so loopback only; set FLINT_WEBHOOK_TOKEN to listen elsewhere"
         }
 
-        let health = HealthRoutes(store: store, reloader: reloader, dispatcher: dispatcher, registry: registry)
+        let health = HealthRoutes(store: store, reloader: reloader, dispatcher: dispatcher, plugins: plugins.board, registry: registry)
         let router = Router()
         WebhookRoutes(sink: engine, configuration: webhookConfig, source: "webhook", logger: logger).addRoutes(to: router)
         health.addRoutes(to: router)
@@ -107,7 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
         let boundHost = bindHost
         let banner = Banner(
             database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
-            braze: brazeNote, pruned: pruned)
+            braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(boundHost, port: port), serverName: "flint"),
@@ -117,20 +136,24 @@ struct ServeCommand: AsyncParsableCommand {
             },
             logger: logger)
 
-        let inboxSource = FileInboxSource(configuration: FileInboxConfiguration(folder: config.inbox))
-        var inboxLogger = logger
-        inboxLogger[metadataKey: "plugin.name"] = "inbox"
-        let inboxService = SourceService(source: inboxSource, sink: engine, context: PluginContext(name: "inbox", logger: inboxLogger))
+        let sourceServices = plugins.sources.map { source -> ServiceGroupConfiguration.ServiceConfiguration in
+            var sourceLogger = logger
+            sourceLogger[metadataKey: "plugin.name"] = "\(source.name)"
+            return .init(service: SourceService(source: source, sink: engine, context: PluginContext(name: source.name, logger: sourceLogger)))
+        }
 
-        // Dependency order; shutdown runs in reverse: the listener and the folder stop taking events
-        // first, the dispatcher finishes what is in flight, the sandbox goes last.
+        // Dependency order; shutdown runs in reverse: the listener and the sources stop taking events
+        // first, the dispatcher finishes what is in flight, then the action plugins stop, the plugin
+        // statuses are saved as stopped, and the sandbox goes last.
+        services.append(.init(service: PluginStatusRecorder(board: plugins.board, store: store, logger: logger)))
+        services += plugins.execActions.map { .init(service: $0) }
         services += [
             .init(service: reloader),
             .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
             .init(service: dispatcher),
-            .init(service: inboxService),
-            .init(service: app),
         ]
+        services += sourceServices
+        services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -184,6 +207,7 @@ struct Banner: Sendable {
     var inbox: String
     var bindNote: String
     var braze: String
+    var plugins: [String]
     var pruned: PruneResult
 
     func print(address: String) {
@@ -193,6 +217,7 @@ struct Banner: Sendable {
             "  rules     \(ruleCount) from \(rules)/ (reloaded on change and on SIGHUP)",
             "  inbox     \(inbox)/ (processed files go to \(inbox)/processed, bad lines to \(inbox)/failed)",
             "  braze     \(braze)",
+            "  plugins   \(plugins.isEmpty ? "none declared (flint.yaml plugins:)" : plugins.joined(separator: ", ") + " (flint plugins)")",
             "  endpoints POST /v1/events /v1/track /v1/identify /v1/batch; GET /healthz /readyz /metrics",
         ]
         if pruned.events + pruned.runs + pruned.rejected > 0 {
@@ -220,6 +245,7 @@ struct HealthRoutes: Sendable {
     let store: SQLiteStateStore
     let reloader: RuleReloader
     let dispatcher: Dispatcher
+    let plugins: PluginBoard
     let registry: PrometheusCollectorRegistry
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -246,6 +272,24 @@ struct HealthRoutes: Sendable {
             } else {
                 checks["dispatcher"] = "ok"
             }
+            // Plugins: reported, but a plugin in trouble does not make Flint unready (it keeps taking
+            // events over HTTP; sends for a stopped action wait in the outbox).
+            var pluginChecks: [String: JSONValue] = [:]
+            let now = Date()
+            for p in plugins.statuses {
+                switch p.state {
+                case .running:
+                    pluginChecks[p.name] = p.garbageLines > 0 ? .string("running; \(p.garbageLines) garbage lines ignored") : "running"
+                case .starting:
+                    pluginChecks[p.name] = "starting: waiting for its hello"
+                case .backoff:
+                    let wait = p.nextStartAt.map { max(0, Int($0.timeIntervalSince(now).rounded(.up))) } ?? 0
+                    pluginChecks[p.name] = .string("restarting in \(wait)s after \(p.restarts) restarts: \(p.lastError ?? "stopped")")
+                case .stopped:
+                    pluginChecks[p.name] = "stopped"
+                }
+            }
+            checks["plugins"] = .object(pluginChecks)
             if !rules.errors.isEmpty {
                 // The last good set keeps running: still ready, but the refused change is reported.
                 checks["rules_reload"] = .object([

@@ -32,6 +32,8 @@ struct Configuration: Sendable {
     var webhook = Webhook()
     var braze = Braze()
     var plugins: [JSONValue] = []
+    /// The exec plugins declared under `plugins:`.
+    var execPlugins: [ExecPluginSpec] = []
     var retention = RetentionPolicy()
     /// Where the configuration came from, for messages.
     var file: String?
@@ -56,6 +58,15 @@ struct Configuration: Sendable {
             throw Problem(description: "\(path): no such configuration file")
         }
         try config.applyEnvironment(environment)
+        if !config.plugins.isEmpty {
+            // Relative commands and the plugins' working directory: the folder flint.yaml is in.
+            let base = URL(fileURLWithPath: config.file ?? "flint.yaml").standardizedFileURL.deletingLastPathComponent().path
+            let (specs, problems) = ExecPluginSpec.parse(config.plugins, directory: base, environment: environment)
+            if !problems.isEmpty {
+                throw Problem(description: problems.map { "\(config.file ?? "flint.yaml"): \($0)" }.joined(separator: "\n"))
+            }
+            config.execPlugins = specs
+        }
         if let v = options.database { config.database = v }
         if let v = options.rules { config.rules = v }
         return config
