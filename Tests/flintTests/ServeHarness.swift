@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -16,6 +17,8 @@ final class ServeHarness: @unchecked Sendable {
     let errors = Pipe()
     private(set) var port = 0
     private var banner = ""
+    /// Everything flint serve wrote to stderr (its log), drained continuously so it never blocks.
+    private let logText = Mutex("")
 
     var database: String { dir.appendingPathComponent("flint.db").path }
     var rulesDir: URL { dir.appendingPathComponent("rules") }
@@ -24,9 +27,10 @@ final class ServeHarness: @unchecked Sendable {
     var ledgerArgs: [String] { ["--database", database, "--rules", rulesDir.path] }
 
     /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner.
-    init(rules: [String: String], environment: [String: String] = [:], reuse: URL? = nil) throws {
+    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil) throws {
         dir = try reuse ?? CLIHarness.temporaryDirectory()
         try FileManager.default.createDirectory(at: rulesDir, withIntermediateDirectories: true)
+        if let config { try config.write(to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8) }
         for (name, text) in rules { try text.write(to: rulesDir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         process.executableURL = CLIHarness.binary
         process.arguments = ["serve", "--listen", "127.0.0.1:0", "--inbox", inbox.path] + ledgerArgs
@@ -38,6 +42,14 @@ final class ServeHarness: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        let errorHandle = errors.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = errorHandle.availableData
+                if chunk.isEmpty { break }
+                logText.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+            }
+        }
         // Read the banner: "flint serve: listening on http://127.0.0.1:PORT ..."
         let deadline = Date().addingTimeInterval(30)
         var text = ""
@@ -56,8 +68,22 @@ final class ServeHarness: @unchecked Sendable {
         }
         guard port != 0 else {
             process.terminate()
-            throw HarnessError(message: "flint serve did not start: \(text)\n\(String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self))")
+            process.waitUntilExit()
+            throw HarnessError(message: "flint serve did not start: \(text)\n\(log)")
         }
+        let outputHandle = output.fileHandleForReading
+        Thread.detachNewThread {
+            while !outputHandle.availableData.isEmpty {}
+        }
+    }
+
+    /// flint serve's log so far.
+    var log: String { logText.withLock { $0 } }
+
+    /// SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would.
+    func kill9() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 
     struct HarnessError: Error, CustomStringConvertible {
