@@ -97,7 +97,7 @@ public final class ExecSupervisor: Sendable {
 
     /// The delay before start number `failures + 1`: doubling from the minimum, capped, with up to
     /// 20% jitter so plugins that failed together do not restart together.
-    func backoff(failures: Int) -> TimeInterval {
+    public func backoff(failures: Int) -> TimeInterval {
         let base = spec.minimumBackoff * pow(2, Double(max(0, failures - 1)))
         return min(spec.maximumBackoff, base) * (0.8 + 0.2 * random())
     }
