@@ -66,9 +66,17 @@ public protocol EventSink: Sendable {
 }
 
 /// A plugin that produces events: the HTTP listener, the watched folder, an exec plugin.
+///
+/// The contract: acknowledge your input (answer your client, move the file, ack the line) only after
+/// `sink.submit` returned for it; when `submit` throws, acknowledge nothing and let the input come
+/// again (the engine drops the copies of what it already committed, by `messageId`).
 public protocol EventSource: Sendable {
+    /// The plugin's name: unique among the plugins, shown in logs, `flint plugins` and as the
+    /// events' `source`.
     var name: String { get }
-    /// Runs until cancelled (graceful shutdown), delivering batches to `sink`.
+    /// Runs until the task is cancelled (that is how `flint serve` stops a source on shutdown),
+    /// delivering batches to `sink`; returns then, or throws only for a failure the source cannot
+    /// get over (it is logged, and `flint serve` stops).
     func run(sink: any EventSink, context: PluginContext) async throws
 }
 
@@ -113,10 +121,18 @@ public enum ActionOutcome: Sendable, Hashable {
     case credentialsRefused(message: String)
 }
 
-/// A plugin that delivers planned sends: Braze, or an exec action.
+/// A plugin that delivers planned sends: Braze, or an exec action. Rules name it in `send.action`.
+///
+/// The engine calls it from its outbox: the run and its outbox row are committed before `perform`
+/// is called, each outcome is recorded in the ledger, and retries (with backoff, up to
+/// `braze.max_attempts`) are the engine's job, not the action's.
 public protocol Action: Sendable {
+    /// The name rules use in `send.action`.
     var name: String { get }
-    /// Performs one request. Must not throw: every problem is an `ActionOutcome`.
+    /// Performs one request, and may be called for several requests at once. Must not throw: every
+    /// problem is an `ActionOutcome`. Say `.failure(retryable: true)` or `.retryLater` only when
+    /// nothing was done; when the request may have been done (a timeout after it was sent), say
+    /// `.unknown`: it is never sent again by itself.
     func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome
 }
 

@@ -139,7 +139,7 @@ struct ExecHostTests {
         let task = Task { try await source.run(sink: sink, context: PluginContext(name: "py", logger: Logger(label: "test"))) }
         defer { task.cancel() }
         let acksFile = dir.appendingPathComponent("acks.txt")
-        #expect(await Self.waitFor { FileManager.default.fileExists(atPath: dir.appendingPathComponent("phase2").path) })
+        #expect(await Self.waitFor(30) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("phase2").path) })
         sink.failing.withLock { $0 = true }
         try Data().write(to: dir.appendingPathComponent("go"))
         #expect(await Self.waitFor { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ready").path) })
@@ -170,7 +170,7 @@ struct ExecHostTests {
                 # "silent": no answer
             """
         let board = PluginBoard()
-        let spec = ExecPluginSpec(name: "act", kind: .action, command: ["python3", "-c", script], timeout: 1, minimumBackoff: 0.1, maximumBackoff: 0.2)
+        let spec = ExecPluginSpec(name: "act", kind: .action, command: ["python3", "-c", script], timeout: 2, minimumBackoff: 0.1, maximumBackoff: 0.2)
         let action = ExecAction(spec: spec, board: board, logger: Logger(label: "test"))
         let task = Task { try await action.run() }
         defer { task.cancel() }
@@ -179,6 +179,8 @@ struct ExecHostTests {
         func send(_ id: String, _ mode: String) async -> ActionOutcome {
             await action.perform(SendRequest(id: id, body: ["mode": .string(mode), "n": 7], schedule: schedule), context: context)
         }
+        // A busy machine can take a while to start Python: wait for the hello first.
+        #expect(await Self.waitFor(30) { board.status("act")?.state == .running })
         #expect(await send("s1", "ok") == .success(details: ["ref": 7, "at": "2026-11-29T10:00:00Z"]))
         #expect(await send("s2", "retry") == .failure(message: "act: busy", retryable: true))
         #expect(await send("s3", "fail") == .failure(message: "act: bad channel", retryable: false))
@@ -186,7 +188,7 @@ struct ExecHostTests {
             Issue.record("an unanswered send must end unknown")
             return
         }
-        #expect(await Self.waitFor { board.status("act")?.restarts == 1 && board.status("act")?.state == .running })
+        #expect(await Self.waitFor(30) { board.status("act")?.restarts == 1 && board.status("act")?.state == .running })
         #expect(board.status("act")?.lastError?.contains("no result for send s4") == true)
         // After the restart it works again.
         #expect(await send("s5", "ok") == .success(details: ["ref": 7, "at": "2026-11-29T10:00:00Z"]))

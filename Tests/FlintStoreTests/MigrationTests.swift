@@ -46,7 +46,7 @@ struct MigrationTests {
         let second = try SQLiteStateStore(path: path)
 
         #expect(try schema(path) == before)
-        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 2)
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 3)
         #expect(try await second.event(id: "m-1")?.seq == 1)
     }
 

@@ -312,7 +312,7 @@ public final class Dispatcher: Service, Sendable {
         var context = PluginContext(name: action.name, logger: logger)
         context.logger[metadataKey: "plugin.name"] = "\(action.name)"
         // Braze's body carries its schedule; an action plugin gets the planned one beside its body.
-        let outcome = await action.perform(SendRequest(id: items[0].key, body: body, schedule: body["schedule"] ?? items[0].schedule), context: context)
+        let outcome = await action.perform(SendRequest(id: items[0].key, body: body, schedule: items[0].action == "braze" ? body["schedule"] : items[0].schedule), context: context)
         counters.withLock { $0.requests += 1 }
         Counter(label: "flint_dispatch_requests_total", dimensions: [("action", action.name), ("outcome", Self.label(outcome))]).increment()
         Recorder(label: "flint_dispatch_recipients_per_request").record(items.count)
@@ -351,7 +351,7 @@ public final class Dispatcher: Service, Sendable {
                         let scheduleId = details["schedule_id"]?.stringValue
                         if try t.runStatus(id: item.runId) == .cancelled, let run = try t.run(id: item.runId) {
                             // Cancelled while the create was in flight: delete it from Braze.
-                            if let scheduleId, let campaign = body["campaign_id"]?.stringValue {
+                            if item.action == "braze", let scheduleId, let campaign = body["campaign_id"]?.stringValue {
                                 try t.insertCancellation(
                                     Cancellation(runId: item.runId, campaignId: campaign, scheduleId: scheduleId, reason: run.reason, byEvent: run.cancelledBy, state: .pending, attempts: 0, nextAttemptAt: nil, lastError: nil),
                                     at: at)

@@ -49,7 +49,7 @@ struct EventProcessor {
                         id: open.id, byEvent: event.messageId,
                         reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
                     tally[.cancelled, default: 0] += 1
-                } else if let scheduleId = open.scheduleId, let campaign = rule.send.campaignId {
+                } else if rule.send.isBraze, let scheduleId = open.scheduleId, let campaign = rule.send.campaignId {
                     // Already in Braze: the dispatcher deletes it with schedule/delete, then the run is cancelled.
                     try transaction.insertCancellation(
                         Cancellation(

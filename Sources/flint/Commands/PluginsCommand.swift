@@ -63,7 +63,7 @@ struct PluginsCommand: AsyncParsableCommand {
     static func stateText(_ s: PluginStatus, now: Date) -> String {
         switch s.state {
         case .backoff:
-            guard let next = s.nextStartAt else { return "backoff" }
+            guard let next = s.nextStartAt, next > now else { return "backoff (restarting)" }
             return "backoff (restart \(Format.age(next, now: now)))"
         default:
             return s.state.rawValue
