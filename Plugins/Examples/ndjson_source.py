@@ -2,7 +2,8 @@
 """A Flint source plugin: follows an NDJSON file and sends each line to Flint as an event.
 
 Like a Kafka consumer, it remembers how far Flint has acknowledged (in SOURCE_FILE.offset) and
-moves that mark only after Flint's ack, which Flint sends once the event is committed. When it
+moves that mark only after Flint's ack, which Flint sends once the event is committed (it saves the
+mark at most every 200 ms, and when idle or stopping). When it
 starts again (after a crash of Flint or of itself), it resends everything after the mark; Flint
 drops what it already has, by messageId (or by this plugin's ack id, the line's byte offset).
 
@@ -69,8 +70,21 @@ def advance_mark():
         mark, _ = in_flight.pop(str(mark))
         moved = True
     if moved:
-        save_mark(mark)
         lock.notify_all()
+        # Saving (with fsync) after every ack would cap us at a few thousand events a second; a mark
+        # saved a little late only means a few more lines are resent after a crash, and Flint drops
+        # those copies.
+        save_soon()
+
+
+saved = {"mark": None, "at": 0.0}
+
+
+def save_soon(force=False):
+    """Saves the mark if it moved and the last save is 200 ms old (or `force`); lock held."""
+    if saved["mark"] != mark and (force or time.time() - saved["at"] >= 0.2):
+        save_mark(mark)
+        saved["mark"], saved["at"] = mark, time.time()
 
 
 def follow():
@@ -86,6 +100,8 @@ def follow():
         except FileNotFoundError:
             chunk = b""
         if not chunk:
+            with lock:
+                save_soon(force=True)
             time.sleep(POLL_SECONDS)
             continue
         read_at += len(chunk)
@@ -153,4 +169,6 @@ if __name__ == "__main__":
     log(f"following {SOURCE_FILE} from byte {mark}")
     threading.Thread(target=follow, daemon=True).start()
     read_acks()  # returns when Flint closes our stdin: time to go
+    with lock:
+        save_soon(force=True)
     log("stdin closed; exiting")
