@@ -35,6 +35,24 @@ struct RulesCommandTests {
         #expect(r.stderr.contains("\(dir.path)/nested/b.yml:3:25: error: unknown key 'colour' in send"), "\(r.stderr)")
     }
 
+    @Test("with a flint.yaml at hand, a rule naming an action no plugin provides is a located warning")
+    func unknownActionWarning() throws {
+        let dir = try CLIHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("rules"), withIntermediateDirectories: true)
+        try "plugins:\n  - {name: slack, kind: action, command: [/bin/true]}\n".write(
+            to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8)
+        for (name, action) in [("ok", "slack"), ("typo", "slak")] {
+            try "id: \(name)\nwhen:\n  event: E\nsend:\n  action: \(action)\n  with: {a: 1}\n".write(
+                to: dir.appendingPathComponent("rules/\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        let r = try CLIHarness.run(["rules", "check", "rules"], cwd: dir)
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("rules/typo.yaml:1:1: warning: send.action: 'slak' is not an action flint.yaml declares (actions: braze, slack)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("'slack' is not"))
+        #expect(r.stdout.contains("2 rules checked in rules: 0 errors, 1 warning"))
+    }
+
     @Test("a usage error exits 2")
     func usageError() throws {
         let r = try CLIHarness.run(["rules", "test", "--now", "yesterday"])

@@ -24,15 +24,19 @@ struct RulesCheck: ParsableCommand {
     @Flag(help: "Print the diagnostics as a JSON array.")
     var json = false
 
+    @Option(help: "The configuration whose plugins rules may name in send.action (default: FLINT_CONFIG, else ./flint.yaml when present).")
+    var config: String?
+
     func run() throws {
         let folder = RuleDirectory.resolve(path)
-        let result: RuleLoadResult
+        var result: RuleLoadResult
         do {
             result = try RuleDirectory.load(folder)
         } catch {
             Terminal.err("error: \(error)")
             throw ExitCode(1)
         }
+        result.diagnostics += try unknownActions(result.ruleSet)
         if json {
             Terminal.out(JSONValue.array(result.diagnostics.map(\.json)).prettyJSON())
         } else {
@@ -41,6 +45,23 @@ struct RulesCheck: ParsableCommand {
             if result.isValid { Terminal.out(summary) } else { Terminal.err(summary) }
         }
         if !result.isValid { throw ExitCode(1) }
+    }
+}
+
+extension RulesCheck {
+    /// With a configuration at hand, a rule naming an action no plugin provides is a warning: its
+    /// runs would fail at dispatch. Without one, nothing is known of the plugins, so nothing is said.
+    func unknownActions(_ rules: RuleSet) throws -> [Diagnostic] {
+        let options = try GlobalOptions.parse(config.map { ["--config", $0] } ?? [])
+        let path = config ?? ProcessInfo.processInfo.environment["FLINT_CONFIG"] ?? "flint.yaml"
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let configuration = try options.configuration()
+        let actions = ["braze"] + configuration.execPlugins.filter { $0.kind == .action }.map(\.name)
+        return rules.rules.filter { !actions.contains($0.send.action) }.map { rule in
+            Diagnostic(
+                severity: .warning, file: rule.location.file, line: rule.location.line, column: rule.location.column,
+                message: "send.action: '\(rule.send.action)' is not an action \(path) declares (actions: \(actions.joined(separator: ", "))); its runs will fail until a plugin provides it")
+        }
     }
 }
 
