@@ -142,6 +142,9 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
+    /// Outbox rows read per pass.
+    static let pageSize = 2000
+
     /// One look at the outbox; returns when to look again at the latest.
     func pass() async throws -> Date {
         let start = now()
@@ -150,10 +153,13 @@ public final class Dispatcher: Service, Sendable {
             if start < paused.nextProbe { return min(nextWake, paused.nextProbe) }
         }
         let (due, cancellations) = try await store.write { t in
-            (try t.dueOutbox(now: start, limit: 2000), try t.dueCancellations(now: start, limit: 200))
+            (try t.dueOutbox(now: start, limit: Self.pageSize), try t.dueCancellations(now: start, limit: 200))
         }
         for c in cancellations { await cancel(c) }
         if due.isEmpty { return nextWake }
+        // A full page means more is due behind it: look again as soon as this page is sent, rather
+        // than after the idle poll (which capped a backlog at one page a second).
+        if due.count >= Self.pageSize { nextWake = start }
 
         let rules = ruleBook.rules
         var ready: [OutboxItem] = []
