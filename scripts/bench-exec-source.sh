@@ -34,7 +34,7 @@ plugins:
   - name: orders
     kind: source
     command: [python3, $root/Plugins/Examples/ndjson_source.py]
-    env: { SOURCE_FILE: orders.ndjson, MAX_IN_FLIGHT: "5000" }
+    env: { SOURCE_FILE: orders.ndjson, MAX_IN_FLIGHT: "${MAX_IN_FLIGHT:-5000}" }
 YAML
 cd "$work"
 count() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True).execute('select count(*) from events').fetchone()[0])" "$1" 2>/dev/null || echo 0; }

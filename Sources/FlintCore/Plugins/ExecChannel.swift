@@ -22,6 +22,10 @@ public final class ExecChannel: Sendable {
         var shuttingDown = false
         var generation = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Lines handed to `send` and not yet written to the plugin's stdin.
+        var unwritten = 0
+
+        var queued: Int { queue.count - head }
 
         mutating func compact() {
             if head > 1024, head * 2 > queue.count {
@@ -47,10 +51,18 @@ public final class ExecChannel: Sendable {
 
     /// Writes one message to the plugin's stdin (queued; never blocks, even when the plugin does not read).
     public func send(_ message: JSONValue, onWritten: (@Sendable (Bool) -> Void)? = nil) {
+        state.withLock { $0.unwritten += 1 }
         if case .terminated = outgoingContinuation.yield(Outgoing(bytes: message.compactUTF8 + [0x0A], onWritten: onWritten)) {
+            wrote()
             onWritten?(false)
         }
     }
+
+    /// Lines waiting to be written to the plugin's stdin: grows when the plugin does not read it.
+    public var unwrittenLines: Int { state.withLock { $0.unwritten } }
+
+    /// Messages read from the plugin and not yet taken by the session.
+    public var queuedMessages: Int { state.withLock { $0.queued } }
 
     /// The next message, waiting for one; nil when the plugin's stdout ended. Keeps delivering
     /// during graceful shutdown (an action still reads the results of requests in flight).
@@ -61,11 +73,15 @@ public final class ExecChannel: Sendable {
                     let m = s.queue[s.head]
                     s.head += 1
                     s.compact()
+                    s.generation += 1
                     return (m, s.generation, false)
                 }
                 return (nil, s.generation, s.closed)
             }
-            if let message { return message }
+            if let message {
+                resumeWaiters()
+                return message
+            }
             if done || Task.isCancelled { return nil }
             await waitForChange(after: generation)
         }
@@ -82,11 +98,15 @@ public final class ExecChannel: Sendable {
                     let batch = Array(s.queue[s.head..<end])
                     s.head = end
                     s.compact()
+                    s.generation += 1
                     return (batch, s.generation, false)
                 }
                 return ([], s.generation, s.closed)
             }
-            if !batch.isEmpty { return batch }
+            if !batch.isEmpty {
+                resumeWaiters()
+                return batch
+            }
             if done || Task.isCancelled { return nil }
             await waitForChange(after: generation)
         }
@@ -124,6 +144,29 @@ public final class ExecChannel: Sendable {
     }
 
     // MARK: What the supervisor uses
+
+    /// Waits while more than `limit` messages wait for the session: the reader stops reading the
+    /// plugin's stdout, its pipe fills, and the plugin's writes block (backpressure, bounded memory).
+    func waitForRoom(limit: Int) async {
+        while true {
+            let (full, generation) = state.withLock { s in (s.queued > limit && !s.closed && !s.shuttingDown, s.generation) }
+            if !full || Task.isCancelled { return }
+            await waitForChange(after: generation)
+        }
+    }
+
+    /// One line of `send` was written (or dropped).
+    func wrote() {
+        state.withLock { $0.unwritten -= 1 }
+    }
+
+    private func resumeWaiters() {
+        let waiters = state.withLock { s in
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
 
     func deliver(_ message: ExecProtocol.Message) {
         wake { $0.queue.append(message) }

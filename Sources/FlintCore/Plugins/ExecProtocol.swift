@@ -20,6 +20,11 @@ public enum ExecProtocol {
     public static let version = 1
     /// A line longer than this is garbage (and skipped up to its newline).
     public static let maxLineBytes = 4 * 1024 * 1024
+    /// Messages read ahead of the session at most; beyond, Flint stops reading the plugin's stdout.
+    public static let maxQueuedMessages = 10_000
+    /// Lines for the plugin's stdin waiting at most; beyond, the plugin is not reading its stdin, which
+    /// breaks the protocol (its acks or sends would pile up in Flint's memory).
+    public static let maxUnwrittenLines = 100_000
 
     public enum Message: Sendable, Hashable {
         case hello(protocolVersion: Int?, name: String?, kind: String?)

@@ -28,6 +28,9 @@ public final class ExecSource: EventSource, Sendable {
         let maxBatch = self.maxBatch
         await supervisor.run { channel in
             while let batch = await channel.nextBatch(max: maxBatch) {
+                if channel.unwrittenLines > ExecProtocol.maxUnwrittenLines {
+                    throw ExecProtocolViolation("the plugin has not read its stdin: \(channel.unwrittenLines) acks are waiting to be written")
+                }
                 var events: [IncomingEvent] = []
                 var acks: [String] = []
                 for message in batch {

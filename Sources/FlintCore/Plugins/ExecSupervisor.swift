@@ -187,6 +187,7 @@ public final class ExecSupervisor: Sendable {
                         let writer = execution.standardInputWriter
                         var failure: String?
                         for await line in channel.outgoing {
+                            defer { channel.wrote() }
                             if failure != nil {
                                 line.onWritten?(false)
                                 continue
@@ -390,6 +391,8 @@ public final class ExecSupervisor: Sendable {
         }
         do {
             for try await buffer in output {
+                // Backpressure: while the session is behind, stop reading; the plugin's writes block.
+                await channel.waitForRoom(limit: ExecProtocol.maxQueuedMessages)
                 buffer.withUnsafeBytes { raw in
                     var start = raw.startIndex
                     while let newline = raw[start...].firstIndex(of: 0x0A) {
