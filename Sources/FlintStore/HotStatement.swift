@@ -52,6 +52,11 @@ struct HotStatement {
         value.compactUTF8.withUnsafeBufferPointer { bytes in bindText(index, bytes) }
     }
 
+    /// Binds UTF-8 bytes as text.
+    func bind(_ index: Int32, text bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { bindText(index, $0) }
+    }
+
     private func bindText(_ index: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
         // An empty buffer may have no base address, which SQLite would bind as NULL.
         guard let base = bytes.baseAddress, !bytes.isEmpty else {

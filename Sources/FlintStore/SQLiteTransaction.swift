@@ -21,6 +21,10 @@ struct SQLiteTransaction: StateTransaction {
     }
 
     mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64? {
+        try insertEvent(event, body: event.raw.compactUTF8, source: source, receivedAt: receivedAt)
+    }
+
+    mutating func insertEvent(_ event: Event, body: [UInt8], source: String, receivedAt: Date) throws -> Int64? {
         // Looked up first rather than `ON CONFLICT DO NOTHING`: with AUTOINCREMENT a refused insert
         // would still use up a seq number, and duplicates would leave gaps in the commit order.
         let existing = try HotStatement(db, "SELECT 1 FROM events WHERE message_id = ?")
@@ -41,7 +45,7 @@ struct SQLiteTransaction: StateTransaction {
         insert.bind(7, event.timestamp.timeIntervalSince1970)
         insert.bind(8, receivedAt.timeIntervalSince1970)
         insert.bind(9, source)
-        insert.bind(10, json: event.raw)
+        insert.bind(10, text: body)
         try insert.execute()
         return db.lastInsertedRowID
     }

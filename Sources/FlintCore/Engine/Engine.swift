@@ -43,15 +43,42 @@ public final class Engine: EventSink {
     }
 
     public func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
-        try await committer.commit(GroupCommitter.Request(events: batch, source: source))
+        // What needs no state (checking, decoding, serializing each event) is done here, on the
+        // submitter's task, so the single writer only looks up, evaluates and writes.
+        let receivedAt = now()
+        let items = batch.map { GroupCommitter.Item(incoming: $0, receivedAt: receivedAt) }
+        return try await committer.commit(GroupCommitter.Request(items: items, source: source))
     }
 }
 
 /// Collects submissions and commits them in groups, one transaction per group.
 actor GroupCommitter {
     struct Request: Sendable {
-        var events: [IncomingEvent]
+        var items: [Item]
         var source: String
+    }
+
+    /// One submitted event, checked and decoded before it reaches the writer.
+    enum Item: Sendable {
+        case event(Event, body: [UInt8])
+        case rejected(errors: [String], body: String)
+
+        init(incoming: IncomingEvent, receivedAt: Date) {
+            if let problem = incoming.problem {
+                let raw = incoming.value.stringValue ?? incoming.value.compactJSON
+                self = .rejected(errors: [problem], body: String(raw.prefix(65_536)))
+                return
+            }
+            switch Event.decode(
+                incoming.value, receivedAt: receivedAt,
+                fallbackMessageId: incoming.fallbackMessageId ?? "flint-" + UUID().uuidString.lowercased())
+            {
+            case .failure(let rejection):
+                self = .rejected(errors: rejection.errors, body: String(incoming.value.compactJSON.prefix(65_536)))
+            case .success(let event):
+                self = .event(event, body: event.raw.compactUTF8)
+            }
+        }
     }
 
     private struct Waiting {
@@ -94,9 +121,9 @@ actor GroupCommitter {
             // Take everything queued, up to the per-commit cap (a single large batch is never split).
             var group: [Waiting] = []
             var count = 0
-            while let next = queue.first, group.isEmpty || count + next.request.events.count <= settings.maxEventsPerCommit {
+            while let next = queue.first, group.isEmpty || count + next.request.items.count <= settings.maxEventsPerCommit {
                 group.append(queue.removeFirst())
-                count += next.request.events.count
+                count += next.request.items.count
             }
             let requests = group.map(\.request)
             let processor = EventProcessor(rules: ruleBook.rules, settings: settings, now: now())
@@ -130,24 +157,13 @@ actor GroupCommitter {
         var accepted = 0, duplicates = 0
         var rejected: [SubmitReceipt.Rejected] = []
         let receivedAt = processor.now
-        for (index, incoming) in request.events.enumerated() {
-            if let problem = incoming.problem {
-                rejected.append(SubmitReceipt.Rejected(index: index, errors: [problem]))
-                let raw = incoming.value.stringValue ?? incoming.value.compactJSON
-                try transaction.insertRejected(source: request.source, index: index, errors: [problem], body: String(raw.prefix(65_536)), receivedAt: receivedAt)
-                continue
-            }
-            let decoded = Event.decode(
-                incoming.value, receivedAt: receivedAt,
-                fallbackMessageId: incoming.fallbackMessageId ?? "flint-" + UUID().uuidString.lowercased())
-            switch decoded {
-            case .failure(let rejection):
-                rejected.append(SubmitReceipt.Rejected(index: index, errors: rejection.errors))
-                try transaction.insertRejected(
-                    source: request.source, index: index, errors: rejection.errors, body: String(incoming.value.compactJSON.prefix(65_536)),
-                    receivedAt: receivedAt)
-            case .success(let event):
-                guard let seq = try transaction.insertEvent(event, source: request.source, receivedAt: receivedAt) else {
+        for (index, item) in request.items.enumerated() {
+            switch item {
+            case .rejected(let errors, let body):
+                rejected.append(SubmitReceipt.Rejected(index: index, errors: errors))
+                try transaction.insertRejected(source: request.source, index: index, errors: errors, body: body, receivedAt: receivedAt)
+            case .event(let event, let body):
+                guard let seq = try transaction.insertEvent(event, body: body, source: request.source, receivedAt: receivedAt) else {
                     duplicates += 1
                     continue
                 }

@@ -61,6 +61,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
     struct Transaction: StateTransaction {
         var state: State
 
+        mutating func insertEvent(_ event: Event, body: [UInt8], source: String, receivedAt: Date) throws -> Int64? {
+            try insertEvent(event, source: source, receivedAt: receivedAt)
+        }
+
         mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64? {
             if state.eventsById[event.messageId] != nil { return nil }
             let seq = state.nextEventSeq

@@ -11,6 +11,9 @@ public protocol StateTransaction: DispatchTransaction {
     /// Inserts an accepted event; returns its sequence number, or nil when its messageId was
     /// already accepted (a duplicate: nothing is written).
     mutating func insertEvent(_ event: Event, source: String, receivedAt: Date) throws -> Int64?
+    /// The same, with the event's body already serialized (compact JSON), so the single writer does
+    /// not spend its time on it.
+    mutating func insertEvent(_ event: Event, body: [UInt8], source: String, receivedAt: Date) throws -> Int64?
     mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws
 
     func profile(for userKey: String) throws -> UserProfile?
