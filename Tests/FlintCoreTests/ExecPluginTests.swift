@@ -155,6 +155,83 @@ struct ExecHostTests {
         #expect(await Self.waitFor { board.status("py")?.handled == 1 && board.status("py")?.state == .running })
     }
 
+    /// A sink that holds every submit until released.
+    final class HeldSink: EventSink, Sendable {
+        let released = Mutex(false)
+        let committed = Mutex(0)
+
+        func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
+            while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            committed.withLock { $0 += batch.count }
+            return SubmitReceipt(accepted: batch.count, duplicates: 0, rejected: [])
+        }
+    }
+
+    @Test("a source that writes faster than events are committed is held back by its pipe; Flint's queue stays bounded")
+    func sourceBackpressure() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Writes events with a non-blocking stdout until a write would block, records how many got
+        // out, then writes the rest normally (blocking) once Flint reads again.
+        let script = """
+            import fcntl, json, os, sys, time
+            os.write(1, (json.dumps({"type":"hello","protocol":1,"kind":"source"}) + "\\n").encode())
+            fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)
+            total, sent = 60000, 0
+            line = lambda i: (json.dumps({"type":"event","ack":str(i),"event":{"messageId":"m-%d" % i}}) + "\\n").encode()
+            stalled_since = None
+            while sent < total:
+                try:
+                    os.write(1, line(sent)); sent += 1
+                    stalled_since = None
+                except BlockingIOError:
+                    # A full pipe for a moment is normal; full for 3 s means Flint stopped reading.
+                    stalled_since = stalled_since or time.time()
+                    if time.time() - stalled_since > 3: break
+                    time.sleep(0.01)
+            open("blocked", "w").write(str(sent))
+            fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            while sent < total:
+                os.write(1, line(sent)); sent += 1
+            sys.stdin.read()
+            """
+        let board = PluginBoard()
+        let spec = ExecPluginSpec(name: "fast", kind: .source, command: ["python3", "-c", script], timeout: 10, directory: dir.path)
+        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
+        let sink = HeldSink()
+        let task = Task { try await source.run(sink: sink, context: PluginContext(name: "fast", logger: Logger(label: "test"))) }
+        defer { task.cancel() }
+        let blocked = dir.appendingPathComponent("blocked")
+        #expect(await Self.waitFor(30) { FileManager.default.fileExists(atPath: blocked.path) })
+        let sentBeforeBlocking = Int(try String(contentsOf: blocked, encoding: .utf8)) ?? -1
+        // Flint took the queue's 10,000 (plus one batch and what sits in the pipe) and then stopped reading.
+        #expect(sentBeforeBlocking >= ExecProtocol.maxQueuedMessages)
+        #expect(sentBeforeBlocking < ExecProtocol.maxQueuedMessages + 5_000, "the queue is bounded: \(sentBeforeBlocking) lines got out")
+        sink.released.withLock { $0 = true }
+        #expect(await Self.waitFor(60) { sink.committed.withLock { $0 } == 60_000 }, "every event arrives once the sink takes them")
+    }
+
+    @Test("a source that exits without reading its acks does not take Flint down (no SIGPIPE); it is restarted")
+    func sourceExitsBeforeAcks() async throws {
+        let script = """
+            import json, sys
+            print(json.dumps({"type":"hello","protocol":1,"kind":"source"}))
+            for i in range(3000):
+                print(json.dumps({"type":"event","ack":str(i),"event":{"messageId":"x-%d" % i}}))
+            sys.stdout.flush()
+            """
+        let board = PluginBoard()
+        let spec = ExecPluginSpec(name: "gone", kind: .source, command: ["python3", "-c", script], timeout: 10, minimumBackoff: 0.05, maximumBackoff: 0.1)
+        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
+        let sink = Sink()
+        let task = Task { try await source.run(sink: sink, context: PluginContext(name: "gone", logger: Logger(label: "test"))) }
+        defer { task.cancel() }
+        // Each start sends 3,000 events and exits: acks go to a closed pipe, many times over.
+        #expect(await Self.waitFor(30) { (board.status("gone")?.restarts ?? 0) >= 3 })
+        #expect(sink.committed.withLock { $0.count } >= 3000)
+    }
+
     @Test("an action's results become outcomes; a send left unanswered ends unknown and the plugin is restarted")
     func actionOutcomes() async throws {
         let script = """

@@ -11,6 +11,16 @@ import Synchronization
 #else
     import SystemPackage
 #endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writing to a plugin that has just exited must be an error (EPIPE), not the end of Flint: SIGPIPE's
+/// default action would kill the whole process. Children get default dispositions back at spawn.
+private let brokenPipesIgnored: Bool = {
+    signal(SIGPIPE, SIG_IGN)
+    return true
+}()
 
 /// Thrown by a session when the plugin broke the protocol: the process is stopped at once, and
 /// started again after the backoff.
@@ -46,6 +56,7 @@ public final class ExecSupervisor: Sendable {
         self.logger = logger
         self.searchPath = searchPath
         self.random = random
+        precondition(brokenPipesIgnored)
         board.register(PluginStatus(name: spec.name, kind: spec.kind, origin: .exec, command: spec.displayCommand, state: .stopped))
     }
 
