@@ -71,13 +71,14 @@ public final class SQLiteStateStore: StateStore, LedgerReader {
         self.reader = pool
     }
 
-    /// The writer's settings, measured with the ingest benchmark (`StoreBenchmark`): a 16 MiB page
-    /// cache keeps the hot index pages (message ids, users) in memory instead of re-reading them (64 MiB
-    /// saved a few percent more CPU, but counts fully against `flint serve`'s memory budget), and
+    /// The writer's settings, measured with the ingest benchmark (`StoreBenchmark`): an 8 MiB page
+    /// cache keeps the hottest index pages (message ids, users) in memory instead of re-reading them
+    /// (16 MiB ingested 4-10% faster, 64 MiB a few percent more, but the cache counts fully against
+    /// `flint serve`'s 100 MB memory budget: 106 MB at 16 MiB, 96 MB at 8, BENCHMARKS.md), and
     /// checkpointing every ~40 MiB of WAL instead of 4 MiB copies a hot page to the database once
     /// instead of many times (the WAL file is cut back to 64 MiB afterwards).
     static let writerPragmas = """
-        PRAGMA cache_size = -16384;
+        PRAGMA cache_size = -8192;
         PRAGMA wal_autocheckpoint = 10000;
         PRAGMA journal_size_limit = 67108864;
         """

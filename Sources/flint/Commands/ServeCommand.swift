@@ -31,6 +31,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The watched folder (default: FLINT_INBOX, else the configuration's, else ./inbox).") var inbox: String?
 
     func run() async throws {
+        #if canImport(Glibc)
+            // glibc gives each thread that allocates concurrently an arena of its own, up to 8 per core,
+            // and keeps their freed memory: two are enough for two cores and keep peak RSS lower under
+            // load (BENCHMARKS.md). MALLOC_ARENA_MAX in the environment still wins.
+            if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { Self.limitMallocArenas(2) }
+        #endif
         var config = try global.configuration()
         if let listen { config.listen = listen }
         if let inbox { config.inbox = inbox }
@@ -159,6 +165,16 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
         try? await brazeClient.shutdown()
         logger.info("flint serve stopped")
+    }
+
+    /// `mallopt(M_ARENA_MAX, n)`: malloc.h is not part of Swift's Glibc module, so it is looked up.
+    static func limitMallocArenas(_ count: Int32) {
+        #if canImport(Glibc)
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            let mArenaMax: Int32 = -8  // glibc's M_ARENA_MAX
+            guard let symbol = dlsym(nil, "mallopt") else { return }
+            _ = unsafeBitCast(symbol, to: Mallopt.self)(mArenaMax, count)
+        #endif
     }
 
     static func bootstrapLogging() -> Logger {
