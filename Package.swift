@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "FlintCore", targets: ["FlintCore"]),
         .library(name: "FlintStore", targets: ["FlintStore"]),
         .library(name: "BrazeSandbox", targets: ["BrazeSandbox"]),
+        .library(name: "FlintTesting", targets: ["FlintTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -70,6 +71,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FlintTesting",
+            dependencies: ["FlintPluginAPI", "FlintRules", "FlintCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FileInbox",
             dependencies: ["FlintPluginAPI", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/FileInbox",
@@ -112,7 +118,7 @@ let package = Package(
         ),
         .testTarget(name: "FlintPluginAPITests", dependencies: ["FlintPluginAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "FlintRulesTests", dependencies: ["FlintRules"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FlintStoreTests",
             dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],
@@ -120,7 +126,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FileInboxTests",
-            dependencies: ["FileInbox", "FlintPluginAPI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FileInbox", "FlintPluginAPI", "FlintTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import FlintPluginAPI
+import FlintTesting
 import Foundation
 import Glibc
 import Testing

@@ -1,73 +1,11 @@
 import FileInbox
 import FlintPluginAPI
+import FlintTesting
 import Foundation
 import Glibc
 import Logging
 import Synchronization
 import Testing
-
-/// A sink that behaves like the engine where the inbox can tell: it checks events with
-/// `Event.decode`, rejects items with a `problem`, and counts an id it has seen as a duplicate.
-final class RecordingSink: EventSink {
-    struct State {
-        var submits = 0
-        var ids: Set<String> = []
-        var accepted: [JSONValue] = []
-        var duplicates = 0
-        var failuresLeft: Int
-        var holdingFirstSubmit: Bool
-    }
-
-    private let state: Mutex<State>
-
-    /// - Parameters:
-    ///   - failures: how many submits throw `SinkUnavailable` before the sink takes events.
-    ///   - holdFirstSubmit: the first submit waits until `release()`.
-    init(failures: Int = 0, holdFirstSubmit: Bool = false) {
-        state = Mutex(State(failuresLeft: failures, holdingFirstSubmit: holdFirstSubmit))
-    }
-
-    var submits: Int { state.withLock { $0.submits } }
-    var duplicates: Int { state.withLock { $0.duplicates } }
-    var accepted: [JSONValue] { state.withLock { $0.accepted } }
-    var acceptedNames: [String] { accepted.compactMap { $0["event"]?.stringValue } }
-    func release() { state.withLock { $0.holdingFirstSubmit = false } }
-
-    func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
-        let (call, fail) = state.withLock { state in
-            state.submits += 1
-            let fail = state.failuresLeft > 0
-            if fail { state.failuresLeft -= 1 }
-            return (state.submits, fail)
-        }
-        if fail { throw SinkUnavailable(reason: "test: store busy", retryAfterSeconds: 0) }
-        if call == 1 {
-            while state.withLock({ $0.holdingFirstSubmit }) { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        return state.withLock { state in
-            var receipt = SubmitReceipt(accepted: 0, duplicates: 0, rejected: [])
-            for (index, item) in batch.enumerated() {
-                if let problem = item.problem {
-                    receipt.rejected.append(.init(index: index, errors: [problem]))
-                    continue
-                }
-                switch Event.decode(item.value, receivedAt: Date(), fallbackMessageId: item.fallbackMessageId ?? UUID().uuidString) {
-                case .failure(let rejection):
-                    receipt.rejected.append(.init(index: index, errors: rejection.errors))
-                case .success(let event):
-                    if state.ids.insert(event.messageId).inserted {
-                        receipt.accepted += 1
-                        state.accepted.append(event.raw)
-                    } else {
-                        receipt.duplicates += 1
-                        state.duplicates += 1
-                    }
-                }
-            }
-            return receipt
-        }
-    }
-}
 
 /// Log lines kept for assertions.
 final class LogRecord: Sendable {

@@ -1,35 +1,11 @@
 @testable import FlintCore
 import FlintPluginAPI
 import FlintRules
+import FlintTesting
 import Foundation
 import Logging
 import Synchronization
 import Testing
-
-/// An action that answers from a script and records every request it got.
-final class ScriptedAction: Action, Sendable {
-    let name = "braze"
-    private let script: Mutex<[ActionOutcome]>
-    private let fallback: ActionOutcome
-    private let log = Mutex<[SendRequest]>([])
-    private let counter = Mutex(0)
-
-    init(_ script: [ActionOutcome] = [], otherwise: ActionOutcome? = nil) {
-        self.script = Mutex(script)
-        self.fallback = otherwise ?? .success(details: ["schedule_id": "s", "dispatch_id": "d"])
-    }
-
-    var requests: [SendRequest] { log.withLock { $0 } }
-
-    func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
-        log.withLock { $0.append(request) }
-        let n = counter.withLock { c in c += 1; return c }
-        let next = script.withLock { s in s.isEmpty ? nil : s.removeFirst() }
-        if let next { return next }
-        if case .success = fallback { return .success(details: ["schedule_id": .string("sched-\(n)"), "dispatch_id": .string("disp-\(n)")]) }
-        return fallback
-    }
-}
 
 @Suite("Dispatcher: outbox to action, with coalescing, retries and pauses")
 struct DispatcherTests {
@@ -53,7 +29,7 @@ struct DispatcherTests {
         var clock: TestClock
     }
 
-    func setup(_ action: ScriptedAction, settings: DispatchSettings = DispatchSettings(coalesceWindow: 0)) async throws -> Setup {
+    func setup(_ action: RecordingAction, settings: DispatchSettings = DispatchSettings(coalesceWindow: 0)) async throws -> Setup {
         let clock = TestClock("2026-11-29T18:00:00Z")
         let store = MemoryStateStore()
         let book = RuleBook()
@@ -72,7 +48,7 @@ struct DispatcherTests {
 
     @Test("120 users planned for the same local 10:00 go out in 3 requests of at most 50 distinct recipients, all scheduled")
     func coalescing() async throws {
-        let action = ScriptedAction()
+        let action = RecordingAction()
         let s = try await setup(action)
         try await submit(s, "E", users: 0..<120)
         _ = try await s.dispatcher.pass()
@@ -88,7 +64,7 @@ struct DispatcherTests {
 
     @Test("a rule with cancel_on never shares a request")
     func noCoalescingWithCancelOn() async throws {
-        let action = ScriptedAction()
+        let action = RecordingAction()
         let s = try await setup(action)
         try await submit(s, "C", users: 0..<5)
         _ = try await s.dispatcher.pass()
@@ -98,7 +74,7 @@ struct DispatcherTests {
 
     @Test("retryable failures are retried with backoff, then the send is scheduled once")
     func retries() async throws {
-        let action = ScriptedAction([.failure(message: "503", retryable: true), .retryLater(message: "429", after: nil)])
+        let action = RecordingAction([.failure(message: "503", retryable: true), .retryLater(message: "429", after: nil)])
         let s = try await setup(action)
         try await submit(s, "C", users: 0..<1)
         _ = try await s.dispatcher.pass()
@@ -118,7 +94,7 @@ struct DispatcherTests {
 
     @Test("a refused request (400) fails the run with the message, called once; attempts exhausted make it dead")
     func failures() async throws {
-        let action = ScriptedAction([.failure(message: "400: invalid campaign_id", retryable: false)], otherwise: .failure(message: "500", retryable: true))
+        let action = RecordingAction([.failure(message: "400: invalid campaign_id", retryable: false)], otherwise: .failure(message: "500", retryable: true))
         let s = try await setup(action)
         try await submit(s, "C", users: 0..<2)
         for i in 0..<12 {
@@ -135,7 +111,7 @@ struct DispatcherTests {
 
     @Test("an unknown outcome is never resent by itself; a row left sending by a crash becomes unknown")
     func unknown() async throws {
-        let action = ScriptedAction([.unknown(message: "timeout after the request was written")])
+        let action = RecordingAction([.unknown(message: "timeout after the request was written")])
         let s = try await setup(action)
         try await submit(s, "C", users: 0..<2)
         // A previous process died with the second row in flight.
@@ -154,7 +130,7 @@ struct DispatcherTests {
 
     @Test("refused credentials pause dispatching; the held send is the probe, and success resumes")
     func pause() async throws {
-        let action = ScriptedAction([.credentialsRefused(message: "401: invalid API key"), .credentialsRefused(message: "401: invalid API key")])
+        let action = RecordingAction([.credentialsRefused(message: "401: invalid API key"), .credentialsRefused(message: "401: invalid API key")])
         // One request at a time, so the pause is seen before the next send (with more in flight, those
         // already sent meet the same 401 and stay pending too).
         let s = try await setup(action, settings: DispatchSettings(coalesceWindow: 0, maxInFlight: 1))
@@ -176,7 +152,7 @@ struct DispatcherTests {
 
     @Test("cancel_on after the create was sent deletes the Braze schedule, then the run is cancelled")
     func cancelThroughBraze() async throws {
-        let action = ScriptedAction()
+        let action = RecordingAction()
         let s = try await setup(action)
         try await submit(s, "C", users: 0..<1)
         _ = try await s.dispatcher.pass()

@@ -1,25 +1,14 @@
 import FlintCore
 import FlintPluginAPI
 import FlintRules
+import FlintTesting
 import Foundation
 import Synchronization
 import Testing
 
-/// A clock the test moves by hand.
-final class TestClock: Sendable {
-    private let current: Mutex<Date>
-    init(_ iso: String) { current = Mutex(Timestamp.parse(iso)!) }
-    var now: Date { current.withLock { $0 } }
-    func set(_ iso: String) { current.withLock { $0 = Timestamp.parse(iso)! } }
-}
-
 func rules(_ yaml: String) throws -> RuleSet {
-    let result = RuleLoader.load([RuleFile(path: "rules/test.yaml", text: yaml)])
-    guard result.isValid else { throw RuleErrors(diagnostics: result.diagnostics) }
-    return result.ruleSet
+    try TestRules.load(yaml)
 }
-
-struct RuleErrors: Error { var diagnostics: [Diagnostic] }
 
 func makeEngine(_ yaml: String, store: any StateStore = MemoryStateStore(), clock: TestClock, settings: EngineSettings = EngineSettings()) async throws -> Engine {
     let engine = Engine(store: store, ruleBook: RuleBook(), settings: settings, now: { clock.now })

@@ -145,8 +145,9 @@ public final class Dispatcher: Service, Sendable {
     /// Outbox rows read per pass.
     static let pageSize = 2000
 
-    /// One look at the outbox; returns when to look again at the latest.
-    func pass() async throws -> Date {
+    /// One look at the outbox: sends what is due and records the outcomes; returns when to look
+    /// again at the latest. `run()` calls it in a loop; tests and tools call it directly.
+    public func pass() async throws -> Date {
         let start = now()
         var nextWake = start.addingTimeInterval(settings.idlePoll)
         if let paused = pause.withLock({ $0 }) {
