@@ -1,5 +1,6 @@
 import FlintCore
 import FlintPluginAPI
+import FlintTesting
 import Foundation
 import Logging
 import Synchronization
@@ -62,6 +63,27 @@ struct ExecPluginParsingTests {
         #expect(parse(#"{"type":"event","event":{}}"#).failureReason == #"an event without an "ack" id (a string)"#)
         #expect(parse(#"{"type":"result","id":"k","ok":"yes"}"#).failureReason == #"result k: "ok" must be true or false"#)
         #expect(parse(#"{"type":"bye"}"#).failureReason == #"unknown type "bye""#)
+    }
+
+    @Test("a registry is a value: built-in and exec plugins by name, a name taken twice refused, every plugin on the board")
+    func registry() throws {
+        var registry = PluginRegistry()
+        try registry.addListed(source: "webhook")
+        try registry.add(action: RecordingAction(name: "braze"))
+        try registry.add(
+            exec: [
+                ExecPluginSpec(name: "orders", kind: .source, command: ["python3", "src.py"]),
+                ExecPluginSpec(name: "slack", kind: .action, command: ["./slack"]),
+            ], logger: Logger(label: "test"))
+        #expect(throws: PluginRegistry.Conflict.self) { try registry.add(action: RecordingAction(name: "slack")) }
+        #expect(registry.actionNames == ["braze", "slack"])
+        #expect(registry.sources.map(\.name) == ["orders"])
+        #expect(registry.execActions.map(\.name) == ["slack"])
+        let board = registry.board.statuses
+        #expect(board.map(\.name) == ["webhook", "braze", "orders", "slack"])
+        #expect(board.map(\.origin) == [.builtIn, .builtIn, .exec, .exec])
+        #expect(board.first { $0.name == "orders" }?.state == .stopped, "exec plugins are stopped until they run")
+        #expect(board.first { $0.name == "orders" }?.command == "python3 src.py")
     }
 
     @Test("restart delays double from the minimum up to the cap, with at most 20% jitter off")
