@@ -293,6 +293,11 @@ struct PluginE2ETests {
         let table = try CLIHarness.run(["plugins"] + serve.ledgerArgs, cwd: serve.dir)
         #expect(table.status == 0)
         #expect(table.stdout.contains("quitter") && table.stdout.contains("backoff"))
+        // flint status sums them up in one line.
+        let status = try CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
+        let pluginsLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("plugins ") }
+        #expect(pluginsLine?.contains("chatty running") == true, "\(status.stdout)")
+        #expect(pluginsLine?.contains("exited with status 3") == true, "\(status.stdout)")
         #expect(serve.stop() == 0, "flint serve stops cleanly with its plugins in any state")
     }
 

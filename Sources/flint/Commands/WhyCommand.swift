@@ -172,6 +172,7 @@ struct StatusCommand: AsyncParsableCommand {
         let status = try await ledger.status()
         let rules = try? RuleDirectory.load(config.rules)
         let now = Date()
+        let plugins = try await ledger.pluginStatuses().filter { $0.origin == .exec }
         if json {
             var counts: [String: JSONValue] = [:]
             for s in RunStatus.allCases { counts[s.rawValue] = .number(Double(status.runsByStatus[s] ?? 0)) }
@@ -182,6 +183,7 @@ struct StatusCommand: AsyncParsableCommand {
                 "rule_versions": .number(Double(status.ruleVersions)),
                 "last_failures": .array(status.lastFailures.map(\.json)),
                 "last_event_at": status.lastEventAt.map { .string(Timestamp.formatUTCMillis($0)) } ?? .null,
+                "plugins": .array(plugins.map { PluginsCommand.json($0, note: nil, now: now) }),
             ]).prettyJSON())
             return
         }
@@ -194,6 +196,12 @@ struct StatusCommand: AsyncParsableCommand {
             Terminal.out("rules     \(rules.ruleSet.rules.count) in \(config.rules)" + (rules.isValid ? "" : ", \(rules.errors.count) errors (flint rules check)"))
         } else {
             Terminal.out("rules     cannot read \(config.rules)")
+        }
+        if !plugins.isEmpty {
+            let summary = plugins.map { p in
+                "\(p.name) \(p.state.rawValue)" + (p.state == .running || p.restarts == 0 ? "" : " (\(p.restarts) restarts: \(p.lastError ?? "-"))")
+            }
+            Terminal.out("plugins   " + summary.joined(separator: ", ") + " (flint plugins)")
         }
         if !status.lastFailures.isEmpty {
             Terminal.out("last failures:")
