@@ -53,12 +53,14 @@ extension SQLiteTransaction {
 
     mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws {
         if let body {
-            try db.execute(
-                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, body = ?, updated_at = ? WHERE id = ?",
+            try db.cachedStatement(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, body = ?, updated_at = ? WHERE id = ?"
+            ).execute(
                 arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, body.compactJSON, at.timeIntervalSince1970, id])
         } else {
-            try db.execute(
-                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+            try db.cachedStatement(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?"
+            ).execute(
                 arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970, id])
         }
     }
@@ -70,7 +72,7 @@ extension SQLiteTransaction {
     }
 
     func runStatus(id: Int64) throws -> RunStatus? {
-        try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [id]).flatMap(RunStatus.init(rawValue:))
+        try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM runs WHERE id = ?"), arguments: [id]).flatMap(RunStatus.init(rawValue:))
     }
 
     mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
@@ -83,12 +85,15 @@ extension SQLiteTransaction {
                 lastRequest = (request, requestText!)
             }
         }
-        try db.execute(
+        // Cached: the dispatcher records up to 50 runs per request, and preparing the statement each
+        // time showed in its profile.
+        try db.cachedStatement(
             sql: """
                 UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
                 request = coalesce(?, request), schedule = coalesce(?, schedule), send_at = coalesce(?, send_at), updated_at = ?
                 WHERE id = ?
-                """,
+                """
+        ).execute(
             arguments: [
                 update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, requestText,
                 update.schedule?.compactJSON, update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970, id,
