@@ -135,12 +135,21 @@ actor GroupCommitter {
                 }
                 let committedAt = ContinuousClock.now
                 onCommit()
+                // Counted per source for the whole commit (one metric update each), timed per submission.
+                var bySource: [String: (accepted: Int, duplicates: Int, rejected: Int)] = [:]
                 for (waiting, receipt) in zip(group, receipts) {
                     waiting.continuation.resume(returning: receipt)
-                    metrics.accepted(receipt.accepted, source: waiting.request.source)
-                    metrics.duplicates(receipt.duplicates, source: waiting.request.source)
-                    metrics.rejected(receipt.rejected.count, source: waiting.request.source)
                     metrics.ingestLatency(committedAt - waiting.since)
+                    var sums = bySource[waiting.request.source] ?? (0, 0, 0)
+                    sums.accepted += receipt.accepted
+                    sums.duplicates += receipt.duplicates
+                    sums.rejected += receipt.rejected.count
+                    bySource[waiting.request.source] = sums
+                }
+                for (source, sums) in bySource {
+                    metrics.accepted(sums.accepted, source: source)
+                    metrics.duplicates(sums.duplicates, source: source)
+                    metrics.rejected(sums.rejected, source: source)
                 }
                 metrics.runs(Dictionary(uniqueKeysWithValues: tally.map { ($0.key.rawValue, $0.value) }))
                 metrics.commitSize(count)

@@ -3,6 +3,10 @@ import Metrics
 /// What the engine counts, through swift-metrics (the backend is chosen by `flint`; Prometheus for
 /// `/metrics`). Labels are bounded: source names, run statuses.
 struct EngineMetrics: Sendable {
+    /// Made once: a metric made per call costs a registry lookup under a lock, on the commit path.
+    private let latency = Timer(label: "flint_ingest_latency_seconds")
+    private let commitEvents = Recorder(label: "flint_commit_events")
+
     func accepted(_ n: Int, source: String) {
         if n > 0 { Counter(label: "flint_events_accepted_total", dimensions: [("source", source)]).increment(by: n) }
     }
@@ -23,11 +27,11 @@ struct EngineMetrics: Sendable {
 
     /// From the moment a batch was submitted to the commit that holds it.
     func ingestLatency(_ duration: Duration) {
-        Timer(label: "flint_ingest_latency_seconds").recordNanoseconds(duration.nanoseconds)
+        latency.recordNanoseconds(duration.nanoseconds)
     }
 
     func commitSize(_ events: Int) {
-        Recorder(label: "flint_commit_events").record(events)
+        commitEvents.record(events)
     }
 }
 
