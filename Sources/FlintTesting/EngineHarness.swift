@@ -55,9 +55,11 @@ public final class EngineHarness: Sendable {
         try await engine.submit(events.map { IncomingEvent(value: $0) }, source: source)
     }
 
-    /// One look at the outbox: sends what is due at the clock's time and records the outcomes.
+    /// One look at the outbox: sends what is due at the clock's time and records the outcomes
+    /// (waiting for the sends to other actions, which run beside the pass, too).
     public func dispatch() async throws {
         _ = try await dispatcher.pass()
+        await dispatcher.settle()
     }
 
     /// The runs, newest first.

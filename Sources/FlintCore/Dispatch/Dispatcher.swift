@@ -78,6 +78,17 @@ public final class Dispatcher: Service, Sendable {
     private let counters = Mutex(Status(pausedReason: nil, requests: 0, unknown: 0, lastError: nil))
     private let nudged = Mutex(false)
 
+    /// Sends to actions other than Braze run beside the pass, so a slow or stuck plugin never holds
+    /// Braze's sends back: their tasks, by the first outbox id of each request, and how many each
+    /// action has in flight.
+    private struct Background: Sendable {
+        var tasks: [Int64: Task<Void, Never>] = [:]
+        var outboxIds: Set<Int64> = []
+        var perAction: [String: Int] = [:]
+    }
+
+    private let background = Mutex(Background())
+
     public init(
         store: any StateStore, actions: [String: any Action], ruleBook: RuleBook, engineSettings: EngineSettings, settings: DispatchSettings,
         logger: Logger, now: @escaping @Sendable () -> Date = { Date() }, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
@@ -129,6 +140,14 @@ public final class Dispatcher: Service, Sendable {
             }
             await wait(seconds: nextWake.timeIntervalSince(now()))
         }
+        await settle()
+    }
+
+    /// Waits until the sends running beside the pass (to actions other than Braze) have ended.
+    public func settle() async {
+        while let task = background.withLock({ $0.tasks.values.first }) {
+            await task.value
+        }
     }
 
     /// Waits for the delay or a nudge, whichever comes first. Polls a flag in short steps: simple,
@@ -150,17 +169,29 @@ public final class Dispatcher: Service, Sendable {
     public func pass() async throws -> Date {
         let start = now()
         var nextWake = start.addingTimeInterval(settings.idlePoll)
-        if let paused = pause.withLock({ $0 }) {
-            if start < paused.nextProbe { return min(nextWake, paused.nextProbe) }
-        }
-        let (due, cancellations) = try await store.write { t in
+        // A pause holds back the action whose credentials were refused; the others go on.
+        let paused = pause.withLock { $0 }
+        if let paused, paused.nextProbe > start { nextWake = min(nextWake, paused.nextProbe) }
+        let (page, cancellations) = try await store.write { t in
             (try t.dueOutbox(now: start, limit: Self.pageSize), try t.dueCancellations(now: start, limit: 200))
         }
         for c in cancellations { await cancel(c) }
+        // Rows a send beside the pass holds are still pending until it marks them: never twice.
+        let running = background.withLock { $0.outboxIds }
+        var due = running.isEmpty ? page : page.filter { !running.contains($0.id) }
+        if let paused {
+            // While paused, only the probe goes out for that action: its oldest held send, once per interval.
+            let held = due.filter { $0.action == paused.action }
+            due.removeAll { $0.action == paused.action }
+            if start >= paused.nextProbe, let probe = held.min(by: { $0.id < $1.id }) {
+                await send([probe], probe: true)
+                if let next = pause.withLock({ $0?.nextProbe }), next > start { nextWake = min(nextWake, next) }
+            }
+        }
         if due.isEmpty { return nextWake }
         // A full page means more is due behind it: look again as soon as this page is sent, rather
         // than after the idle poll (which capped a backlog at one page a second).
-        if due.count >= Self.pageSize { nextWake = start }
+        if page.count >= Self.pageSize { nextWake = start }
 
         let rules = ruleBook.rules
         var ready: [OutboxItem] = []
@@ -174,12 +205,6 @@ public final class Dispatcher: Service, Sendable {
                 let windowEnd = item.createdAt.addingTimeInterval(settings.coalesceWindow)
                 if windowEnd <= start || item.attempts > 0 { coalescable.append(item) } else { nextWake = min(nextWake, windowEnd) }
             }
-        }
-        // While paused, only the probe goes out: the oldest held send.
-        if pause.withLock({ $0 }) != nil {
-            guard let probe = (ready + coalescable).min(by: { $0.id < $1.id }) else { return nextWake }
-            await send([probe], probe: true)
-            return min(nextWake, pause.withLock { $0?.nextProbe } ?? nextWake)
         }
         // Late sends are re-planned first (their schedule may change, and with it their group).
         var requests: [[OutboxItem]] = []
@@ -204,7 +229,11 @@ public final class Dispatcher: Service, Sendable {
                         await group.next()
                         inFlight -= 1
                     }
-                    if pause.withLock({ $0 }) != nil { break requests }
+                    if let held = pause.withLock({ $0?.action }), held == request[0].action { continue requests }
+                    if request[0].action != "braze" {
+                        startBeside(request)
+                        continue requests
+                    }
                     if let wait = takeBudget(for: request) {
                         // An answer in flight will say how much budget is left: wait for it, then look again.
                         if inFlight > 0, wait.timeIntervalSince(now()) < 1 {
@@ -222,6 +251,27 @@ public final class Dispatcher: Service, Sendable {
             }
         }
         return nextWake
+    }
+
+    /// Starts a send to an action other than Braze beside the pass, up to `maxInFlight` per action;
+    /// beyond that the rows stay pending for a later pass (one is nudged when a send ends).
+    private func startBeside(_ request: [OutboxItem]) {
+        let action = request[0].action
+        let key = request[0].id
+        background.withLock { b in
+            guard b.perAction[action, default: 0] < settings.maxInFlight, b.tasks[key] == nil else { return }
+            b.perAction[action, default: 0] += 1
+            for item in request { b.outboxIds.insert(item.id) }
+            b.tasks[key] = Task {
+                await self.send(request, probe: false)
+                self.background.withLock { b in
+                    b.perAction[action, default: 1] -= 1
+                    for item in request { b.outboxIds.remove(item.id) }
+                    b.tasks[key] = nil
+                }
+                self.nudge()
+            }
+        }
     }
 
     /// Takes a request's share of the budgets; nil when it may go now, else when to try again.

@@ -61,9 +61,10 @@ public final class ExecAction: Action, Service, Sendable {
     public func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
         let spec = supervisor.spec
         let deadline = Date().addingTimeInterval(spec.timeout)
-        // A plugin that is starting gets until the timeout to say hello.
+        // A plugin that is starting gets until the timeout to say hello; one waiting out its backoff
+        // is not waited for (the dispatcher would hold its other sends meanwhile).
         var session = live.withLock { $0 }
-        while session == nil, Date() < deadline, !Task.isCancelled {
+        while session == nil, Date() < deadline, !Task.isCancelled, supervisor.board.status(name)?.state == .starting {
             try? await Task.sleep(for: .milliseconds(20))
             session = live.withLock { $0 }
         }
