@@ -41,6 +41,26 @@ struct FlintTestingTests {
         #expect(run.reason == "scheduled: action 'slack' accepted it")
     }
 
+    @Test("a scripted source delivers its batches to the engine in order and keeps each receipt")
+    func scriptedSource() async throws {
+        let flint = try await EngineHarness(rules: Self.rule, actions: [RecordingAction(name: "slack")])
+        let source = ScriptedSource(
+            name: "crm-export",
+            batches: [
+                [["event": "Signed Up", "userId": "u-1", "messageId": "m-1"], ["event": "Signed Up", "userId": "u-2", "messageId": "m-2"]],
+                [["event": "Signed Up", "userId": "u-1", "messageId": "m-1"], ["userId": "u-3"]],
+            ])
+        let task = Task { try await source.run(sink: flint.engine, context: PluginContext(name: source.name, logger: .init(label: "test"))) }
+        defer { task.cancel() }
+        let deadline = Date().addingTimeInterval(10)
+        while !source.finished, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(source.receipts.map(\.accepted) == [2, 0])
+        #expect(source.receipts.last?.duplicates == 1)
+        #expect(source.receipts.last?.rejected.map(\.index) == [1])
+        #expect(try await flint.store.ledger.events(EventQuery()).allSatisfy { $0.source == "crm-export" })
+        #expect(try await flint.runs().count == 2)
+    }
+
     @Test("the recording sink checks, dedupes, and can refuse or hold submits")
     func recordingSink() async throws {
         let sink = RecordingSink(failures: 1)

@@ -91,3 +91,13 @@ public enum ExecProtocol {
         public var description: String { reason }
     }
 }
+
+extension ExecProtocol.Message {
+    var typeName: String {
+        switch self {
+        case .hello: "a hello"
+        case .event: "an event"
+        case .result: "a result"
+        }
+    }
+}

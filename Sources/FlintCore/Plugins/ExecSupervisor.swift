@@ -22,14 +22,6 @@ private let brokenPipesIgnored: Bool = {
     return true
 }()
 
-/// Thrown by a session when the plugin broke the protocol: the process is stopped at once, and
-/// started again after the backoff.
-public struct ExecProtocolViolation: Error, Sendable, CustomStringConvertible {
-    public var reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { reason }
-}
-
 /// Runs one exec plugin and keeps it running: starts the process with only its declared environment,
 /// waits for its hello, hands the connection to the session, and when the process exits, breaks
 /// the protocol or hangs, stops it and starts it again after a growing delay. Nothing a plugin
@@ -460,24 +452,5 @@ public final class ExecSupervisor: Sendable {
             }
         } catch {}
         if !pending.isEmpty { emit(pending[...]) }
-    }
-}
-
-extension ExecProtocol.Message {
-    var typeName: String {
-        switch self {
-        case .hello: "a hello"
-        case .event: "an event"
-        case .result: "a result"
-        }
-    }
-}
-
-/// "10s", "1.5s", "250ms": for messages.
-enum DurationTextShort {
-    static func format(_ seconds: TimeInterval) -> String {
-        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-        if seconds == seconds.rounded() { return "\(Int(seconds))s" }
-        return String(format: "%.1fs", seconds)
     }
 }
