@@ -22,7 +22,7 @@ import Webhook
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run Flint: the HTTP listener, the watched folder, rule reloads, the engine.",
+        abstract: "Run Flint: the HTTP listener, the watched folder, the plugins of flint.yaml, rule reloads, the engine.",
         discussion: "Stops on SIGTERM or SIGINT after finishing in-flight requests and commits; SIGHUP reloads the rules."
     )
 
