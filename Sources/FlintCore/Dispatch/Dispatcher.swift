@@ -78,16 +78,16 @@ public final class Dispatcher: Service, Sendable {
     private let counters = Mutex(Status(pausedReason: nil, requests: 0, unknown: 0, lastError: nil))
     private let nudged = Mutex(false)
 
-    /// Sends to actions other than Braze run beside the pass, so a slow or stuck plugin never holds
-    /// Braze's sends back: their tasks, by the first outbox id of each request, and how many each
-    /// action has in flight.
-    private struct Background: Sendable {
-        var tasks: [Int64: Task<Void, Never>] = [:]
-        var outboxIds: Set<Int64> = []
-        var perAction: [String: Int] = [:]
+    /// A send to an action other than Braze, running beside the pass so a slow or stuck plugin never
+    /// holds Braze's sends back.
+    private struct Beside: Sendable {
+        var task: Task<Void, Never>
+        var action: String
+        var outboxIds: [Int64]
     }
 
-    private let background = Mutex(Background())
+    /// By the first outbox id of each request.
+    private let beside = Mutex<[Int64: Beside]>([:])
 
     public init(
         store: any StateStore, actions: [String: any Action], ruleBook: RuleBook, engineSettings: EngineSettings, settings: DispatchSettings,
@@ -145,8 +145,8 @@ public final class Dispatcher: Service, Sendable {
 
     /// Waits until the sends running beside the pass (to actions other than Braze) have ended.
     public func settle() async {
-        while let task = background.withLock({ $0.tasks.values.first }) {
-            await task.value
+        while let running = beside.withLock({ $0.values.first }) {
+            await running.task.value
         }
     }
 
@@ -177,7 +177,7 @@ public final class Dispatcher: Service, Sendable {
         }
         for c in cancellations { await cancel(c) }
         // Rows a send beside the pass holds are still pending until it marks them: never twice.
-        let running = background.withLock { $0.outboxIds }
+        let running = Set(beside.withLock { $0.values.flatMap(\.outboxIds) })
         var due = running.isEmpty ? page : page.filter { !running.contains($0.id) }
         if let paused {
             // While paused, only the probe goes out for that action: its oldest held send, once per interval.
@@ -258,19 +258,14 @@ public final class Dispatcher: Service, Sendable {
     private func startBeside(_ request: [OutboxItem]) {
         let action = request[0].action
         let key = request[0].id
-        background.withLock { b in
-            guard b.perAction[action, default: 0] < settings.maxInFlight, b.tasks[key] == nil else { return }
-            b.perAction[action, default: 0] += 1
-            for item in request { b.outboxIds.insert(item.id) }
-            b.tasks[key] = Task {
+        beside.withLock { running in
+            guard running.values.count(where: { $0.action == action }) < settings.maxInFlight else { return }
+            let task = Task {
                 await self.send(request, probe: false)
-                self.background.withLock { b in
-                    b.perAction[action, default: 1] -= 1
-                    for item in request { b.outboxIds.remove(item.id) }
-                    b.tasks[key] = nil
-                }
+                _ = self.beside.withLock { $0.removeValue(forKey: key) }
                 self.nudge()
             }
+            running[key] = Beside(task: task, action: action, outboxIds: request.map(\.id))
         }
     }
 
