@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "BrazeTests",
             dependencies: [
-                "Braze", "FlintPluginAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                "Braze", "FlintPluginAPI", "FlintTesting", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

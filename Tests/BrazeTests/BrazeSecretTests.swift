@@ -1,5 +1,6 @@
 import Braze
 import FlintPluginAPI
+import FlintTesting
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import Braze
 import FlintPluginAPI
+import FlintTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -14,51 +15,6 @@ import Testing
 let testAPIKey = "brz-SECRET-4f1c9a7e-2b3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 let quietLogger = Logger(label: "braze.tests", factory: { _ in SwiftLogNoOpLogHandler() })
-
-// MARK: - Logs
-
-/// Every log line a logger produced, metadata included (a LogHandler test double).
-final class LogCapture: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    var all: [Entry] { entries.withLock { $0 } }
-
-    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
-
-    /// A logger at trace level that records here.
-    var logger: Logger {
-        var logger = Logger(label: "braze.tests.capture") { _ in CapturingLogHandler(capture: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    /// Every text of every entry: message, metadata keys and values.
-    var texts: [String] {
-        all.flatMap { entry in [entry.message] + entry.metadata.flatMap { [$0.key, $0.value] } }
-    }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let capture: LogCapture
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        capture.append(.init(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
-    }
-}
 
 // MARK: - A scripted Braze on a real socket
 

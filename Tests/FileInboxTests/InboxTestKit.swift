@@ -7,39 +7,6 @@ import Logging
 import Synchronization
 import Testing
 
-/// Log lines kept for assertions.
-final class LogRecord: Sendable {
-    struct Line: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let lines = Mutex<[Line]>([])
-    var all: [Line] { lines.withLock { $0 } }
-    func append(_ line: Line) { lines.withLock { $0.append(line) } }
-
-    var logger: Logger {
-        Logger(label: "test.inbox") { _ in RecordingLogHandler(record: self) }
-    }
-}
-
-struct RecordingLogHandler: LogHandler {
-    let record: LogRecord
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        record.append(.init(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
-    }
-}
-
 /// A temporary inbox folder with helpers to drop files into it the ways writers do.
 struct Inbox {
     let path: String
@@ -76,7 +43,7 @@ struct Inbox {
 
 /// One `FileInboxSource.run` in a task, stopped by cancellation.
 final class RunningSource: Sendable {
-    let log = LogRecord()
+    let log = LogCapture()
     private let task: Task<Void, any Error>
     private let finished = Flag()
 

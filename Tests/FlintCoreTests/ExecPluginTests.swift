@@ -122,19 +122,29 @@ struct ExecHostTests {
         }
     }
 
-    static func waitFor(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
+
+    /// A folder for a plugin to work in, removed by the caller.
+    static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs a `python3 -c` source plugin into `sink` until the returned task is cancelled.
+    static func startSource(
+        _ name: String, script: String, sink: any EventSink, board: PluginBoard, directory: URL? = nil, timeout: TimeInterval = 10,
+        backoff: TimeInterval = 1
+    ) -> Task<Void, any Error> {
+        let spec = ExecPluginSpec(
+            name: name, kind: .source, command: ["python3", "-c", script], timeout: timeout,
+            directory: directory?.path ?? FileManager.default.currentDirectoryPath, minimumBackoff: min(1, backoff / 2), maximumBackoff: backoff)
+        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
+        return Task { try await source.run(sink: sink, context: PluginContext(name: name, logger: Logger(label: "test"))) }
     }
 
     @Test("a source's events are acked ok after commit, rejected ones ok:false for good, and all retryable when nothing was committed")
     func sourceAcks() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // Sends two events (one without messageId) and records their acks; once told to go on,
         // sends a third and records its ack.
@@ -155,16 +165,14 @@ struct ExecHostTests {
             sys.stdin.read()
             """
         let board = PluginBoard()
-        let spec = ExecPluginSpec(name: "py", kind: .source, command: ["python3", "-c", script], timeout: 5, directory: dir.path)
-        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
         let sink = Sink()
-        let task = Task { try await source.run(sink: sink, context: PluginContext(name: "py", logger: Logger(label: "test"))) }
+        let task = Self.startSource("py", script: script, sink: sink, board: board, directory: dir, timeout: 5)
         defer { task.cancel() }
         let acksFile = dir.appendingPathComponent("acks.txt")
-        #expect(await Self.waitFor(30) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("phase2").path) })
+        #expect(await waitUntil(30) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("phase2").path) })
         sink.failing.withLock { $0 = true }
         try Data().write(to: dir.appendingPathComponent("go"))
-        #expect(await Self.waitFor { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ready").path) })
+        #expect(await waitUntil { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ready").path) })
         let acks = try String(contentsOf: acksFile, encoding: .utf8).split(separator: "\n").map { try JSONParser.parse(String($0)) }
         #expect(acks.count == 3)
         #expect(acks.first { $0["ack"] == "a3" } == ["type": "ack", "ack": "a3", "ok": false, "retryable": true, "error": "not taken: store is busy"])
@@ -174,7 +182,7 @@ struct ExecHostTests {
         #expect(rejected["retryable"] == false)
         #expect(rejected["error"]?.stringValue?.contains("messageId: missing") == true)
         #expect(sink.committed.withLock { $0 } == ["m-1"])
-        #expect(await Self.waitFor { board.status("py")?.handled == 1 && board.status("py")?.state == .running })
+        #expect(await waitUntil { board.status("py")?.handled == 1 && board.status("py")?.state == .running })
     }
 
     /// A sink that holds every submit until released.
@@ -191,8 +199,7 @@ struct ExecHostTests {
 
     @Test("a source that writes faster than events are committed is held back by its pipe; Flint's queue stays bounded")
     func sourceBackpressure() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // Writes events with a non-blocking stdout until a write would block, records how many got
         // out, then writes the rest normally (blocking) once Flint reads again.
@@ -219,19 +226,17 @@ struct ExecHostTests {
             sys.stdin.read()
             """
         let board = PluginBoard()
-        let spec = ExecPluginSpec(name: "fast", kind: .source, command: ["python3", "-c", script], timeout: 10, directory: dir.path)
-        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
         let sink = HeldSink()
-        let task = Task { try await source.run(sink: sink, context: PluginContext(name: "fast", logger: Logger(label: "test"))) }
+        let task = Self.startSource("fast", script: script, sink: sink, board: board, directory: dir)
         defer { task.cancel() }
         let blocked = dir.appendingPathComponent("blocked")
-        #expect(await Self.waitFor(30) { FileManager.default.fileExists(atPath: blocked.path) })
+        #expect(await waitUntil(30) { FileManager.default.fileExists(atPath: blocked.path) })
         let sentBeforeBlocking = Int(try String(contentsOf: blocked, encoding: .utf8)) ?? -1
         // Flint took the queue's 10,000 (plus one batch and what sits in the pipe) and then stopped reading.
         #expect(sentBeforeBlocking >= ExecProtocol.maxQueuedMessages)
         #expect(sentBeforeBlocking < ExecProtocol.maxQueuedMessages + 5_000, "the queue is bounded: \(sentBeforeBlocking) lines got out")
         sink.released.withLock { $0 = true }
-        #expect(await Self.waitFor(60) { sink.committed.withLock { $0 } == 60_000 }, "every event arrives once the sink takes them")
+        #expect(await waitUntil(60) { sink.committed.withLock { $0 } == 60_000 }, "every event arrives once the sink takes them")
     }
 
     @Test("a source that exits without reading its acks does not take Flint down (no SIGPIPE); it is restarted")
@@ -244,13 +249,11 @@ struct ExecHostTests {
             sys.stdout.flush()
             """
         let board = PluginBoard()
-        let spec = ExecPluginSpec(name: "gone", kind: .source, command: ["python3", "-c", script], timeout: 10, minimumBackoff: 0.05, maximumBackoff: 0.1)
-        let source = ExecSource(spec: spec, board: board, logger: Logger(label: "test"))
         let sink = Sink()
-        let task = Task { try await source.run(sink: sink, context: PluginContext(name: "gone", logger: Logger(label: "test"))) }
+        let task = Self.startSource("gone", script: script, sink: sink, board: board, backoff: 0.1)
         defer { task.cancel() }
         // Each start sends 3,000 events and exits: acks go to a closed pipe, many times over.
-        #expect(await Self.waitFor(30) { (board.status("gone")?.restarts ?? 0) >= 3 })
+        #expect(await waitUntil(30) { (board.status("gone")?.restarts ?? 0) >= 3 })
         #expect(sink.committed.withLock { $0.count } >= 3000)
     }
 
@@ -279,7 +282,7 @@ struct ExecHostTests {
             await action.perform(SendRequest(id: id, body: ["mode": .string(mode), "n": 7], schedule: schedule), context: context)
         }
         // A busy machine can take a while to start Python: wait for the hello first.
-        #expect(await Self.waitFor(30) { board.status("act")?.state == .running })
+        #expect(await waitUntil(30) { board.status("act")?.state == .running })
         #expect(await send("s1", "ok") == .success(details: ["ref": 7, "at": "2026-11-29T10:00:00Z"]))
         #expect(await send("s2", "retry") == .failure(message: "act: busy", retryable: true))
         #expect(await send("s3", "fail") == .failure(message: "act: bad channel", retryable: false))
@@ -287,7 +290,7 @@ struct ExecHostTests {
             Issue.record("an unanswered send must end unknown")
             return
         }
-        #expect(await Self.waitFor(30) { board.status("act")?.restarts == 1 && board.status("act")?.state == .running })
+        #expect(await waitUntil(30) { board.status("act")?.restarts == 1 && board.status("act")?.state == .running })
         #expect(board.status("act")?.lastError?.contains("no result for send s4") == true)
         // After the restart it works again.
         #expect(await send("s5", "ok") == .success(details: ["ref": 7, "at": "2026-11-29T10:00:00Z"]))
