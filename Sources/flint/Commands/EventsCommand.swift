@@ -1,0 +1,86 @@
+import ArgumentParser
+import FlintCore
+import FlintPluginAPI
+import FlintRules
+import Foundation
+
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "List accepted (or rejected) events.",
+        subcommands: [EventsList.self, EventsShow.self], defaultSubcommand: EventsList.self)
+}
+
+struct EventsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List events, newest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this event name.") var name: String?
+    @Option(help: "Only this user.") var user: String?
+    @Option(help: "Only events received in this period (2h, 7d) or since an ISO 8601 time.") var since: String?
+    @Option(help: "At most this many.") var limit = 50
+    @Flag(help: "List rejected input instead, with the reasons.") var rejected = false
+    @Flag(help: "Print a JSON array.") var json = false
+
+    func validate() throws { _ = try parseSince(since) }
+
+    func run() async throws {
+        let ledger = try StoreAccess.openForReading(try global.configuration())
+        let query = EventQuery(name: name, user: user, since: try parseSince(since), limit: limit)
+        if rejected {
+            let items = try await ledger.rejected(query)
+            if json {
+                Terminal.out(JSONValue.array(items.map(\.json)).prettyJSON())
+            } else if items.isEmpty {
+                Terminal.out("no rejected events")
+            } else {
+                Terminal.out(Terminal.table(
+                    items.map { [String($0.id), Format.time($0.receivedAt), $0.source, String($0.index), Format.truncate($0.errors.joined(separator: "; "), 60)] },
+                    header: ["ID", "RECEIVED (UTC)", "SOURCE", "INDEX", "ERRORS"]))
+            }
+            return
+        }
+        let events = try await ledger.events(query)
+        if json {
+            Terminal.out(JSONValue.array(events.map(\.json)).prettyJSON())
+        } else if events.isEmpty {
+            Terminal.out("no events match")
+        } else {
+            Terminal.out(Terminal.table(
+                events.map { [String($0.seq), Format.time($0.receivedAt), Format.truncate($0.messageId, 24), $0.type == .identify ? "(identify)" : Format.truncate($0.name ?? "", 24), Format.truncate($0.userKey, 14), $0.source] },
+                header: ["SEQ", "RECEIVED (UTC)", "ID", "EVENT", "USER", "SOURCE"]))
+        }
+    }
+}
+
+struct EventsShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "One event as received, and the runs it made.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The event's messageId (or its sequence number).") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let ledger = try StoreAccess.openForReading(try global.configuration())
+        guard let e = try await ledger.event(id: id) else {
+            Terminal.err("error: no event \(id) (flint events lists them; rejected input: flint events --rejected)")
+            throw ExitCode(1)
+        }
+        let runs = try await ledger.runs(RunQuery(event: e.messageId, limit: 1000))
+        if json {
+            var o = e.json.objectValue ?? [:]
+            o["runs"] = .array(runs.map(\.json))
+            Terminal.out(JSONValue.object(o).prettyJSON())
+            return
+        }
+        Terminal.out("event \(e.messageId) (seq \(e.seq)): \(e.type == .identify ? "identify" : "'\(e.name ?? "")'") for \(e.userKey)")
+        Terminal.out("  happened \(Timestamp.formatUTCMillis(e.timestamp)), received \(Timestamp.formatUTCMillis(e.receivedAt)) via \(e.source)")
+        Terminal.out(e.body.prettyJSON().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        if runs.isEmpty {
+            Terminal.out(e.type == .identify ? "identify calls update the user's profile; they make no runs" : "no rule is triggered by this event")
+        } else {
+            Terminal.out("runs:")
+            Terminal.out(Terminal.table(runs.map { ["  " + String($0.id), $0.ruleId, $0.status.rawValue, Format.truncate($0.reason, 60)] }))
+        }
+    }
+}
+
