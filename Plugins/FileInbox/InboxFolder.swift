@@ -43,10 +43,16 @@ struct InboxFolder: Sendable {
 
     /// The files the inbox reads (by name: `*.json`, `*.ndjson`, `*.jsonl`, not hidden), sorted by name.
     func list() throws -> [(name: String, stamp: Stamp)] {
-        try FileManager.default.contentsOfDirectory(atPath: path)
-            .filter { InboxFile.format(ofName: $0) != nil }
-            .sorted()
-            .compactMap { name in stamp(of: name).map { (name, $0) } }
+        try listAll().events
+    }
+
+    /// One listing: the files the inbox reads, and the regular files it never will (`notes.txt`),
+    /// both sorted by name. Hidden, `*.tmp` and `*.part` files are in neither.
+    func listAll() throws -> (events: [(name: String, stamp: Stamp)], others: [String]) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        let events = names.filter { InboxFile.format(ofName: $0) != nil }.compactMap { name in stamp(of: name).map { (name, $0) } }
+        let others = names.filter { InboxFile.isNotEvents($0) && stamp(of: $0)?.isRegularFile == true }
+        return (events, others)
     }
 
     func stamp(of name: String) -> Stamp? {

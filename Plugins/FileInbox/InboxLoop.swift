@@ -27,6 +27,8 @@ struct InboxLoop {
     var queued: Set<String> = []
     var lastLook: [String: InboxFolder.Stamp] = [:]
     var unreadable: [String: InboxFolder.Stamp] = [:]
+    /// Files the inbox never reads (`notes.txt`) already reported in the log: once each while they stay.
+    var reportedOthers: Set<String> = []
     var nextRescan: ContinuousClock.Instant
     var sinkFailures = 0
     var pausedUntil: ContinuousClock.Instant?
@@ -58,9 +60,13 @@ struct InboxLoop {
                 watcher?.stop()
                 watcher = nil
             }
-            for name in news.written where InboxFile.format(ofName: name) != nil {
-                unreadable[name] = nil
-                enqueue(name)
+            for name in news.written {
+                if InboxFile.format(ofName: name) != nil {
+                    unreadable[name] = nil
+                    enqueue(name)
+                } else if InboxFile.isNotEvents(name), folder.stamp(of: name)?.isRegularFile == true {
+                    reportNotEvents(name)
+                }
             }
             if watcher == nil {
                 rewatch()
@@ -105,7 +111,10 @@ struct InboxLoop {
         nextRescan = clock.now + configuration.rescanInterval
         let listing: [(name: String, stamp: InboxFolder.Stamp)]
         do {
-            listing = try folder.list()
+            let all = try folder.listAll()
+            listing = all.events
+            reportedOthers.formIntersection(all.others)
+            for name in all.others { reportNotEvents(name) }
         } catch {
             logger.warning("cannot list the inbox folder", metadata: ["inbox.folder": "\(folder.path)", "error": "\(error)"])
             return
@@ -120,6 +129,15 @@ struct InboxLoop {
         }
         lastLook = looks
         unreadable = unreadable.filter { looks[$0.key] != nil }
+    }
+
+    /// Warns, once while the file stays, about a file the inbox will never read: it is neither
+    /// ingested nor moved, and a person should know why.
+    private mutating func reportNotEvents(_ name: String) {
+        guard reportedOthers.insert(name).inserted else { return }
+        logger.warning(
+            "inbox file is not read: the inbox reads only \(InboxFile.readExtensions); rename it to one of those, or move it out of the folder",
+            metadata: ["file.path": "\(folder.path)/\(name)", "inbox.folder": "\(folder.path)"])
     }
 
     /// Reads queued files in order until the queue is empty, the sink fails or the task is cancelled.
@@ -161,7 +179,7 @@ struct InboxLoop {
             return .done
         }
 
-        let file = InboxFile(bytes: bytes, format: format)
+        let file = InboxFile(bytes: bytes, format: format, file: folder.path + "/" + name)
         var accepted = 0
         var duplicates = 0
         var rejected: [(item: Int, errors: [String])] = []
@@ -206,8 +224,12 @@ struct InboxLoop {
                 metadata["file.moved_to"] = "\(try folder.moveToProcessed(name))"
                 logger.info("inbox file ingested", metadata: metadata)
             } else {
-                metadata["file.moved_to"] = "\(try folder.moveToFailed(name, report: InboxFile.errorReport(rejected)))"
-                logger.warning("inbox file ingested with rejected items", metadata: metadata)
+                let movedTo = try folder.moveToFailed(name, report: InboxFile.errorReport(rejected))
+                metadata["file.moved_to"] = "\(movedTo)"
+                metadata["file.errors"] = "\(movedTo).errors.json"
+                logger.warning(
+                    "inbox file had bad lines: its good lines are ingested; the file is in failed/ with the bad lines in NAME.errors.json",
+                    metadata: metadata)
             }
         } catch {
             metadata["error"] = "\(error)"

@@ -61,16 +61,16 @@ enum WebhookBody {
         do {
             document = try JSONParser.parse(bytes, maxDepth: maxDepth)
         } catch {
-            return .failure(.badRequest("the body is not valid JSON: \(error.description)"))
+            return .failure(.badRequest("the body is not valid JSON: \(error.description)\(ndjsonHint(error, endpoint: endpoint))"))
         }
         switch endpoint {
         case .events:
             switch document {
             case .object:
-                return .success([IncomingEvent(value: document)])
+                return .success([IncomingEvent(value: document, origin: .request(endpoint.path, index: 0))])
             case .array(let items):
                 guard !items.isEmpty else { return .failure(.badRequest("the array is empty: send at least one event")) }
-                return .success(items.map { IncomingEvent(value: $0) })
+                return .success(items.enumerated().map { IncomingEvent(value: $1, origin: .request(endpoint.path, index: $0)) })
             default:
                 return .failure(.badRequest("expected an event (a JSON object) or an array of events, got \(document.typeName)"))
             }
@@ -82,7 +82,7 @@ enum WebhookBody {
             if object["type"] == nil || object["type"] == .null, let type = endpoint.impliedType {
                 object["type"] = .string(type)
             }
-            return .success([IncomingEvent(value: .object(object))])
+            return .success([IncomingEvent(value: .object(object), origin: .request(endpoint.path, index: 0))])
         case .batch:
             return batch(document)
         }
@@ -104,12 +104,13 @@ enum WebhookBody {
             return .failure(.badRequest("\"batch\" must be an array of calls, got \(other.typeName)"))
         }
         guard !items.isEmpty else { return .failure(.badRequest("\"batch\" is empty: send at least one call")) }
+        func origin(_ index: Int) -> EventOrigin { .request(WebhookEndpoint.batch.path, index: index) }
         guard case .object(let shared)? = envelope["context"], !shared.isEmpty else {
-            return .success(items.map { IncomingEvent(value: $0) })
+            return .success(items.enumerated().map { IncomingEvent(value: $1, origin: origin($0)) })
         }
         return .success(
-            items.map { item in
-                guard case .object(var object) = item else { return IncomingEvent(value: item) }
+            items.enumerated().map { index, item in
+                guard case .object(var object) = item else { return IncomingEvent(value: item, origin: origin(index)) }
                 switch object["context"] {
                 case nil, .null:
                     object["context"] = .object(shared)
@@ -118,7 +119,7 @@ enum WebhookBody {
                 default:
                     break  // a wrong type is the engine's to report
                 }
-                return IncomingEvent(value: .object(object))
+                return IncomingEvent(value: .object(object), origin: origin(index))
             })
     }
 
@@ -130,14 +131,27 @@ enum WebhookBody {
             return .failure(.badRequest("the body has no events: send one JSON object per line"))
         }
         return .success(
-            parsed.map { entry in
+            parsed.enumerated().map { index, entry in
+                let origin = EventOrigin.request(WebhookEndpoint.events.path, index: index)
                 switch entry.result {
                 case .success(let value):
-                    return IncomingEvent(value: value)
+                    return IncomingEvent(value: value, origin: origin)
                 case .failure(let error):
-                    return IncomingEvent(value: .string(lineText(bytes, around: error.offset)), problem: "invalid JSON: \(error.description)")
+                    return IncomingEvent(
+                        value: .string(lineText(bytes, around: error.offset)), problem: "invalid JSON: \(error.description)", origin: origin)
                 }
             })
+    }
+
+    /// A body sent as JSON whose first value ends a line and another value follows on the next line
+    /// is almost surely NDJSON with the wrong Content-Type: say which header to use.
+    static func ndjsonHint(_ error: JSONParseError, endpoint: WebhookEndpoint) -> String {
+        guard error.line > 1, error.message.hasSuffix("after the JSON value") else { return "" }
+        if endpoint == .events {
+            return "; this looks like NDJSON (one event per line): send it with Content-Type: application/x-ndjson"
+        }
+        return "; this looks like NDJSON (one event per line): send it to /v1/events with Content-Type: application/x-ndjson,"
+            + " or send \(endpoint.path) one JSON document"
     }
 
     /// The text of the line holding `offset`, without its line break (at most 64 KiB of it).

@@ -24,11 +24,15 @@ public struct IncomingEvent: Sendable {
     /// Set when the source could not read the item at all (invalid JSON on an NDJSON line): the engine
     /// rejects it with this reason and keeps `value` (the raw text, as a string) for inspection.
     public var problem: String?
+    /// Where the item came from (file and line, request and index): kept with it if it is rejected,
+    /// so `flint events --rejected` can point at it.
+    public var origin: EventOrigin?
 
-    public init(value: JSONValue, fallbackMessageId: String? = nil, problem: String? = nil) {
+    public init(value: JSONValue, fallbackMessageId: String? = nil, problem: String? = nil, origin: EventOrigin? = nil) {
         self.value = value
         self.fallbackMessageId = fallbackMessageId
         self.problem = problem
+        self.origin = origin
     }
 }
 

@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v6-rejected-origin"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -18,6 +18,9 @@ enum Migrations {
         }
         migrator.registerMigration("v3-plugins") { db in
             try db.execute(sql: v3Plugins)
+        }
+        migrator.registerMigration("v6-rejected-origin") { db in
+            try db.execute(sql: v6RejectedOrigin)
         }
         return migrator
     }
@@ -171,5 +174,12 @@ enum Migrations {
             next_start_at REAL,
             updated_at REAL NOT NULL
         ) WITHOUT ROWID;
+        """
+
+    /// Where a rejected item came from (`flint events --rejected`): compact JSON
+    /// `{"file": "inbox/orders.ndjson", "line": 3}` or `{"endpoint": "/v1/batch", "index": 2}`;
+    /// NULL when the source did not say (rows written before this migration, `flint ingest`).
+    private static let v6RejectedOrigin = """
+        ALTER TABLE rejected_events ADD COLUMN origin TEXT;
         """
 }

@@ -95,7 +95,7 @@ extension SQLiteStateStore {
     public func rejected(_ query: EventQuery) async throws -> [RejectedRecord] {
         let path = self.path
         return try await read { db in
-            var sql = "SELECT id, received_at, source, batch_index, errors, body FROM rejected_events"
+            var sql = "SELECT id, received_at, source, batch_index, errors, body, origin FROM rejected_events"
             var arguments = StatementArguments()
             if let since = query.since {
                 sql += " WHERE received_at >= ?"
@@ -109,8 +109,10 @@ extension SQLiteStateStore {
                 guard let errors = try SQLiteStateStore.parseJSON(errorsText).arrayValue?.compactMap(\.stringValue) else {
                     throw SQLiteStoreError.corruptRow(path, table: "rejected_events", id: id, detail: "errors is not an array")
                 }
+                let originText: String? = row[6]
                 return RejectedRecord(
-                    id: id, receivedAt: Date(timeIntervalSince1970: row[1]), source: row[2], index: row[3], errors: errors, body: row[5])
+                    id: id, receivedAt: Date(timeIntervalSince1970: row[1]), source: row[2], index: row[3], errors: errors, body: row[5],
+                    origin: (originText.flatMap { try? SQLiteStateStore.parseJSON($0) }).flatMap(EventOrigin.init(json:)))
             }
         }
     }
@@ -178,6 +180,24 @@ extension SQLiteStateStore {
                 ruleId: rule, version: version, file: row[0], definition: try SQLiteStateStore.parseJSON(definition),
                 firstSeen: Date(timeIntervalSince1970: row[2]))
         }
+    }
+
+    public func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef] {
+        guard !runIds.isEmpty else { return [:] }
+        return try await read { db in
+            var rows: [Int64: OutboxRef] = [:]
+            // outbox.run_id is UNIQUE: one index lookup per run.
+            for runId in runIds {
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM outbox WHERE run_id = ?", arguments: [runId]) else { continue }
+                let state: String = row[1]
+                rows[runId] = OutboxRef(id: row[0], runId: runId, state: OutboxState(rawValue: state) ?? .pending)
+            }
+            return rows
+        }
+    }
+
+    public func knownRuleIds() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT DISTINCT rule_id FROM rule_versions ORDER BY rule_id") }
     }
 
     // MARK: Rows

@@ -50,11 +50,12 @@ struct SQLiteTransaction: StateTransaction {
         return db.lastInsertedRowID
     }
 
-    mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws {
+    mutating func insertRejected(source: String, index: Int, origin: EventOrigin?, errors: [String], body: String, receivedAt: Date) throws {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO rejected_events (received_at, source, batch_index, errors, body) VALUES (?, ?, ?, ?, ?)")
+            sql: "INSERT INTO rejected_events (received_at, source, batch_index, errors, body, origin) VALUES (?, ?, ?, ?, ?, ?)")
         try statement.execute(arguments: [
             receivedAt.timeIntervalSince1970, source, index, JSONValue.array(errors.map(JSONValue.string)).compactJSON, body,
+            origin?.json.compactJSON,
         ])
     }
 

@@ -61,12 +61,12 @@ actor GroupCommitter {
     /// One submitted event, checked and decoded before it reaches the writer.
     enum Item: Sendable {
         case event(Event, body: [UInt8])
-        case rejected(errors: [String], body: String)
+        case rejected(errors: [String], body: String, origin: EventOrigin?)
 
         init(incoming: IncomingEvent, receivedAt: Date) {
             if let problem = incoming.problem {
                 let raw = incoming.value.stringValue ?? incoming.value.compactJSON
-                self = .rejected(errors: [problem], body: String(raw.prefix(65_536)))
+                self = .rejected(errors: [problem], body: String(raw.prefix(65_536)), origin: incoming.origin)
                 return
             }
             switch Event.decode(
@@ -74,7 +74,7 @@ actor GroupCommitter {
                 fallbackMessageId: incoming.fallbackMessageId ?? "flint-" + UUID().uuidString.lowercased())
             {
             case .failure(let rejection):
-                self = .rejected(errors: rejection.errors, body: String(incoming.value.compactJSON.prefix(65_536)))
+                self = .rejected(errors: rejection.errors, body: String(incoming.value.compactJSON.prefix(65_536)), origin: incoming.origin)
             case .success(let event):
                 self = .event(event, body: event.raw.compactUTF8)
             }
@@ -168,9 +168,10 @@ actor GroupCommitter {
         let receivedAt = processor.now
         for (index, item) in request.items.enumerated() {
             switch item {
-            case .rejected(let errors, let body):
+            case .rejected(let errors, let body, let origin):
                 rejected.append(SubmitReceipt.Rejected(index: index, errors: errors))
-                try transaction.insertRejected(source: request.source, index: index, errors: errors, body: body, receivedAt: receivedAt)
+                try transaction.insertRejected(
+                    source: request.source, index: index, origin: origin, errors: errors, body: body, receivedAt: receivedAt)
             case .event(let event, let body):
                 guard let seq = try transaction.insertEvent(event, body: body, source: request.source, receivedAt: receivedAt) else {
                     duplicates += 1

@@ -78,8 +78,9 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             return seq
         }
 
-        mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws {
-            state.rejected.append(RejectedRecord(id: state.nextRejectedId, receivedAt: receivedAt, source: source, index: index, errors: errors, body: body))
+        mutating func insertRejected(source: String, index: Int, origin: EventOrigin?, errors: [String], body: String, receivedAt: Date) throws {
+            state.rejected.append(
+                RejectedRecord(id: state.nextRejectedId, receivedAt: receivedAt, source: source, index: index, errors: errors, body: body, origin: origin))
             state.nextRejectedId += 1
         }
 
@@ -292,6 +293,20 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func pluginStatuses() async throws -> [PluginStatus] {
         state.withLock { $0.plugins }
+    }
+
+    public func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef] {
+        state.withLock { s in
+            var rows: [Int64: OutboxRef] = [:]
+            for runId in runIds {
+                if let id = s.outboxByRun[runId], let row = s.outbox[id] { rows[runId] = OutboxRef(id: id, runId: runId, state: row.state) }
+            }
+            return rows
+        }
+    }
+
+    public func knownRuleIds() async throws -> [String] {
+        state.withLock { s in Set(s.ruleVersions.values.map(\.ruleId)).sorted() }
     }
 
     public func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult {

@@ -65,14 +65,17 @@ public struct RejectedRecord: Sendable, Hashable {
     public var errors: [String]
     /// The object as received (compact JSON), or the raw text when it was not JSON.
     public var body: String
+    /// Where the source read it: a file and its 1-based line, or a request and the 0-based index.
+    public var origin: EventOrigin?
 
-    public init(id: Int64, receivedAt: Date, source: String, index: Int, errors: [String], body: String) {
+    public init(id: Int64, receivedAt: Date, source: String, index: Int, errors: [String], body: String, origin: EventOrigin? = nil) {
         self.id = id
         self.receivedAt = receivedAt
         self.source = source
         self.index = index
         self.errors = errors
         self.body = body
+        self.origin = origin
     }
 }
 

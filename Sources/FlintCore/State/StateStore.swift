@@ -14,7 +14,9 @@ public protocol StateTransaction: DispatchTransaction {
     /// The same, with the event's body already serialized (compact JSON), so the single writer does
     /// not spend its time on it.
     mutating func insertEvent(_ event: Event, body: [UInt8], source: String, receivedAt: Date) throws -> Int64?
-    mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws
+    /// Keeps a refused item with its reasons; `index` is its 0-based position in the submitted batch,
+    /// `origin` where the source read it (file and line, request and index), when it said.
+    mutating func insertRejected(source: String, index: Int, origin: EventOrigin?, errors: [String], body: String, receivedAt: Date) throws
 
     func profile(for userKey: String) throws -> UserProfile?
     mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws
@@ -39,6 +41,13 @@ public protocol StateTransaction: DispatchTransaction {
 
     /// Replaces the saved plugin statuses with these (what `flint plugins` reads).
     mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws
+}
+
+extension StateTransaction {
+    /// A rejected item whose origin the source did not say.
+    public mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws {
+        try insertRejected(source: source, index: index, origin: nil, errors: errors, body: body, receivedAt: receivedAt)
+    }
 }
 
 /// Durable state: events, profiles, rule versions, runs, the outbox, rule state.
@@ -168,4 +177,22 @@ public protocol LedgerReader: Sendable {
     func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord?
     /// The plugin statuses `flint serve` last saved, in its order.
     func pluginStatuses() async throws -> [PluginStatus]
+    /// The outbox rows of these runs (those that have one), by run id: `flint why` names the id
+    /// `flint outbox retry` takes.
+    func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef]
+    /// Every rule id the ledger recorded a version of, sorted.
+    func knownRuleIds() async throws -> [String]
+}
+
+/// An outbox row, as `flint why` names it.
+public struct OutboxRef: Sendable, Hashable {
+    public var id: Int64
+    public var runId: Int64
+    public var state: OutboxState
+
+    public init(id: Int64, runId: Int64, state: OutboxState) {
+        self.id = id
+        self.runId = runId
+        self.state = state
+    }
 }

@@ -34,8 +34,11 @@ struct EventsList: AsyncParsableCommand {
                 Terminal.out("no rejected events")
             } else {
                 Terminal.out(Terminal.table(
-                    items.map { [String($0.id), Format.time($0.receivedAt), $0.source, String($0.index), Format.truncate($0.errors.joined(separator: "; "), 60)] },
-                    header: ["ID", "RECEIVED (UTC)", "SOURCE", "INDEX", "ERRORS"]))
+                    items.map { [String($0.id), Format.time($0.receivedAt), $0.sourceLabel, Format.truncate($0.errors.joined(separator: "; "), 70)] },
+                    header: ["ID", "RECEIVED (UTC)", "SOURCE", "ERRORS"]))
+                if items.contains(where: { $0.origin?.line == nil }) {
+                    Terminal.out("FILE:N is the file's 1-based line (as in failed/NAME.errors.json); #N is the 0-based index in the request or array (as rejected[].index in the HTTP reply)")
+                }
             }
             return
         }
@@ -84,3 +87,11 @@ struct EventsShow: AsyncParsableCommand {
     }
 }
 
+extension RejectedRecord {
+    /// Where it came from, for the SOURCE column: `inbox/orders.ndjson:3`, `POST /v1/batch #2`, or,
+    /// when the source did not say, its name and 0-based index (`ingest #4`).
+    var sourceLabel: String {
+        if let label = origin?.label, !label.isEmpty { return label }
+        return "\(source) #\(index)"
+    }
+}

@@ -231,7 +231,7 @@ struct Banner: Sendable {
             "flint serve: listening on http://\(address) (\(bindNote))",
             "  database  \(database)",
             "  rules     \(ruleCount) from \(rules)/ (reloaded on change and on SIGHUP)",
-            "  inbox     \(inbox)/ (processed files go to \(inbox)/processed, bad lines to \(inbox)/failed)",
+            "  inbox     \(inbox)/ (read files go to \(inbox)/processed; files with bad lines go to \(inbox)/failed/ with NAME.errors.json, their good lines are ingested)",
             "  braze     \(braze)",
             "  plugins   \(plugins.isEmpty ? "none declared (flint.yaml plugins:)" : plugins.joined(separator: ", ") + " (flint plugins)")",
             "  endpoints POST /v1/events /v1/track /v1/identify /v1/batch; GET /healthz /readyz /metrics",

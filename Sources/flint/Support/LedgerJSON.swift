@@ -67,6 +67,7 @@ extension RejectedRecord {
         [
             "id": .number(Double(id)), "received_at": .string(Timestamp.formatUTCMillis(receivedAt)), "source": .string(source),
             "index": .number(Double(index)), "errors": .array(errors.map { .string($0) }), "body": .string(body),
+            "origin": origin?.json ?? .null,
         ]
     }
 }
