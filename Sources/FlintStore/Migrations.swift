@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v6-rejected-origin"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v5-health", "v6-rejected-origin"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -18,6 +18,9 @@ enum Migrations {
         }
         migrator.registerMigration("v3-plugins") { db in
             try db.execute(sql: v3Plugins)
+        }
+        migrator.registerMigration("v5-health") { db in
+            try db.execute(sql: v5Health)
         }
         migrator.registerMigration("v6-rejected-origin") { db in
             try db.execute(sql: v6RejectedOrigin)
@@ -174,6 +177,27 @@ enum Migrations {
             next_start_at REAL,
             updated_at REAL NOT NULL
         ) WITHOUT ROWID;
+        """
+
+    /// What `flint serve` last said about itself (`flint status`): one row, replaced every few seconds
+    /// as a heartbeat (`last_seen`), with the dispatch pause and the errors of a refused rules reload.
+    private static let v5Health = """
+        CREATE TABLE serve_health (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            listen TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            stopped_at REAL,
+            paused_action TEXT,
+            paused_reason TEXT,
+            paused_since REAL,
+            next_probe_at REAL,
+            rules_loaded INTEGER NOT NULL,
+            rule_errors TEXT NOT NULL,                  -- JSON array of strings
+            rule_errors_since REAL
+        );
         """
 
     /// Where a rejected item came from (`flint events --rejected`): compact JSON

@@ -135,6 +135,13 @@ extension SQLiteStateStore {
                     SELECT count(*), min(o.created_at) FROM outbox o JOIN runs r ON r.id = o.run_id
                     WHERE o.state IN ('pending', 'sending') AND r.status = 'pending'
                     """)
+            // Given up on, and sent with no known outcome: both need a person (outbox_by_state).
+            var stuck: [String: (count: Int, oldest: Double?)] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT state, count(*), min(created_at) FROM outbox WHERE state IN ('dead', 'unknown') GROUP BY state")
+            {
+                stuck[row[0]] = (row[1], row[2])
+            }
             let ruleVersions = try Int.fetchOne(db, sql: "SELECT count(*) FROM rule_versions") ?? 0
             let lastFailures = try Row.fetchAll(
                 db, sql: "SELECT \(Self.runColumns) FROM runs WHERE status = 'failed' ORDER BY created_at DESC, id DESC LIMIT 5"
@@ -144,7 +151,40 @@ extension SQLiteStateStore {
             return StoreStatus(
                 runsByStatus: runsByStatus, events: events, rejected: rejected, outboxPending: outbox?[0] ?? 0,
                 oldestPendingCreatedAt: oldest.map { Date(timeIntervalSince1970: $0) }, ruleVersions: ruleVersions,
-                lastFailures: lastFailures, lastEventAt: lastEventAt.map { Date(timeIntervalSince1970: $0) })
+                lastFailures: lastFailures, lastEventAt: lastEventAt.map { Date(timeIntervalSince1970: $0) },
+                outboxDead: stuck["dead"]?.count ?? 0, oldestDeadCreatedAt: stuck["dead"]?.oldest.map { Date(timeIntervalSince1970: $0) },
+                outboxUnknown: stuck["unknown"]?.count ?? 0,
+                oldestUnknownCreatedAt: stuck["unknown"]?.oldest.map { Date(timeIntervalSince1970: $0) },
+                // Events are decided in the transaction that accepts them: nothing accepted is undecided.
+                decisionBacklog: 0, oldestUndecidedAt: nil)
+        }
+    }
+
+    public func serveHeartbeat() async throws -> ServeHeartbeat? {
+        let path = self.path
+        return try await read { db in
+            guard try db.tableExists("serve_health") else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT pid, host, listen, started_at, last_seen, stopped_at, paused_action, paused_reason, paused_since, next_probe_at,
+                            rules_loaded, rule_errors, rule_errors_since FROM serve_health LIMIT 1
+                        """)
+            else { return nil }
+            func date(_ i: Int) -> Date? { (row[i] as Double?).map { Date(timeIntervalSince1970: $0) } }
+            var pause: DispatchPause?
+            if let action: String = row[6], let reason: String = row[7], let since = date(8), let next = date(9) {
+                pause = DispatchPause(action: action, reason: reason, since: since, nextProbe: next)
+            }
+            let errorsText: String = row[11]
+            guard let errors = try SQLiteStateStore.parseJSON(errorsText).arrayValue?.compactMap(\.stringValue) else {
+                throw SQLiteStoreError.corruptRow(path, table: "serve_health", id: 1, detail: "rule_errors is not an array")
+            }
+            return ServeHeartbeat(
+                pid: row[0], host: row[1], listen: row[2], startedAt: date(3) ?? Date(timeIntervalSince1970: 0),
+                lastSeen: date(4) ?? Date(timeIntervalSince1970: 0), stoppedAt: date(5), pause: pause, rulesLoaded: row[10],
+                ruleErrors: errors, ruleErrorsSince: date(12))
         }
     }
 

@@ -15,6 +15,10 @@ struct Flint: AsyncParsableCommand {
 
     /// Exit codes per DESIGN.md: 0 ok, 1 findings or failure, 2 usage.
     static func main() async {
+        if let message = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -30,5 +34,35 @@ struct Flint: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// A mistyped subcommand (`flint run`, `flint rules tset`): what to say, with the closest name and
+    /// the list; nil when the arguments name known commands (or are left to the parser).
+    ///
+    /// A word after a command with a default subcommand (`flint runs`, `flint outbox`) may be that
+    /// subcommand's argument, so it is only taken for a typo when it is close to a subcommand's name.
+    static func unknownCommand(_ arguments: [String]) -> String? {
+        var command: any ParsableCommand.Type = Flint.self
+        var path = ["flint"]
+        for word in arguments {
+            let children = command.configuration.subcommands
+            guard !children.isEmpty, !word.hasPrefix("-") else { return nil }
+            let names = children.map { $0._commandName }
+            if let index = names.firstIndex(of: word) ?? children.firstIndex(where: { $0.configuration.aliases.contains(word) }) {
+                command = children[index]
+                path.append(word)
+                continue
+            }
+            if word == "help" { return nil }
+            let suggestion = Configuration.suggest(word, from: names)
+            if command.configuration.defaultSubcommand != nil, suggestion == nil || FileManager.default.fileExists(atPath: word) { return nil }
+            var message = "\(path.joined(separator: " ")): unknown command '\(word)'."
+            if let suggestion { message += " Did you mean '\(suggestion)'?" }
+            message += "\n\ncommands of \(path.joined(separator: " ")):\n"
+            message += Terminal.table(children.map { ["  " + $0._commandName, $0.configuration.abstract] })
+            message += "\n\nSee '\(path.joined(separator: " ")) --help'."
+            return message
+        }
+        return nil
     }
 }

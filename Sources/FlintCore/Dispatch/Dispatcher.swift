@@ -42,6 +42,8 @@ public final class Dispatcher: Service, Sendable {
     public struct Status: Sendable {
         /// Why dispatching is paused (refused credentials), if it is.
         public var pausedReason: String?
+        /// The pause in full: which action, why, since when, the next probe.
+        public var pause: DispatchPause?
         public var requests: Int
         public var unknown: Int
         public var lastError: String?
@@ -51,6 +53,7 @@ public final class Dispatcher: Service, Sendable {
         var reason: String
         var action: String
         var nextProbe: Date
+        var since: Date
     }
 
     private struct Budgets: Sendable {
@@ -75,7 +78,7 @@ public final class Dispatcher: Service, Sendable {
     private let random: @Sendable () -> Double
     private let pause = Mutex<Pause?>(nil)
     private let budgets: Mutex<Budgets>
-    private let counters = Mutex(Status(pausedReason: nil, requests: 0, unknown: 0, lastError: nil))
+    private let counters = Mutex(Status(pausedReason: nil, pause: nil, requests: 0, unknown: 0, lastError: nil))
     private let nudged = Mutex(false)
 
     /// A send to an action other than Braze, running beside the pass so a slow or stuck plugin never
@@ -119,7 +122,9 @@ public final class Dispatcher: Service, Sendable {
 
     public var status: Status {
         var s = counters.withLock { $0 }
-        s.pausedReason = pause.withLock { $0?.reason }
+        let p = pause.withLock { $0 }
+        s.pausedReason = p?.reason
+        s.pause = p.map { DispatchPause(action: $0.action, reason: $0.reason, since: $0.since, nextProbe: $0.nextProbe) }
         return s
     }
 
@@ -464,7 +469,11 @@ public final class Dispatcher: Service, Sendable {
             logger.warning("send outcome unknown; it will not be resent by itself", metadata: ["outbox.ids": "\(items.map(\.id))", "error": "\(message)"])
         case .credentialsRefused(let message):
             let next = at.addingTimeInterval(settings.probeInterval)
-            pause.withLock { $0 = Pause(reason: message, action: items[0].action, nextProbe: next) }
+            // A failed probe keeps the pause's start: "since" is when the credentials were first refused.
+            pause.withLock { p in
+                let since = p.flatMap { $0.action == items[0].action ? $0.since : nil } ?? at
+                p = Pause(reason: message, action: items[0].action, nextProbe: next, since: since)
+            }
             logger.critical("dispatching paused: the action refused its credentials; every send would fail", metadata: ["error": "\(message)", "action": "\(items[0].action)"])
         case .failure(let message, _):
             counters.withLock { $0.lastError = message }

@@ -1,3 +1,4 @@
+import FlintPluginAPI
 import Foundation
 import Synchronization
 
@@ -24,6 +25,9 @@ public struct PluginStatus: Sendable, Hashable {
         case backoff
         /// Not running because `flint serve` stopped (or has not started it yet).
         case stopped
+        /// Running, but its sends are held: it refused its credentials (401/403) and dispatching
+        /// to it is paused until a probe succeeds.
+        case paused
     }
 
     public var name: String
@@ -116,4 +120,16 @@ public final class PluginBoard: Sendable {
 
     /// Grows with every change: lets a recorder skip writes when nothing changed.
     public var changeCount: Int { contents.withLock { $0.changes } }
+}
+
+extension PluginStatus {
+    /// This status with a dispatch pause shown on it: state `paused`, and the refusal as its last error.
+    public func showing(_ pause: DispatchPause?) -> PluginStatus {
+        guard let pause, pause.action == name, state == .running || state == .paused else { return self }
+        var s = self
+        s.state = .paused
+        s.lastError = "sends held since \(Timestamp.formatUTC(pause.since)): \(pause.reason); next try \(Timestamp.formatUTC(pause.nextProbe))"
+        s.lastErrorAt = pause.since
+        return s
+    }
 }

@@ -15,6 +15,8 @@ public final class RuleReloader: Service, Sendable {
         public var loadedAt: Date?
         /// The errors of the last refused set; empty when the set in force is the folder's.
         public var errors: [String]
+        /// When the folder was first refused (kept while later reloads are refused too).
+        public var errorsSince: Date?
     }
 
     private let engine: Engine
@@ -22,7 +24,7 @@ public final class RuleReloader: Service, Sendable {
     private let read: @Sendable () throws -> [RuleFile]
     private let interval: Duration
     private let logger: Logger
-    private let state = Mutex(State(rulesLoaded: 0, loadedAt: nil, errors: []))
+    private let state = Mutex(State(rulesLoaded: 0, loadedAt: nil, errors: [], errorsSince: nil))
     private let fingerprint = Mutex<String?>(nil)
     private let nudges: AsyncStream<Void>
     private let nudge: AsyncStream<Void>.Continuation
@@ -74,14 +76,17 @@ public final class RuleReloader: Service, Sendable {
             return false
         }
         let count = result.ruleSet.rules.count
-        state.withLock { $0 = State(rulesLoaded: count, loadedAt: Date(), errors: []) }
+        state.withLock { $0 = State(rulesLoaded: count, loadedAt: Date(), errors: [], errorsSince: nil) }
         Gauge(label: "flint_rules_loaded").record(count)
         logger.info("rules loaded", metadata: ["rules.folder": "\(folder)", "rules.count": "\(count)", "rules.warnings": "\(result.warnings.count)"])
         return true
     }
 
     private func record(errors: [String]) {
-        state.withLock { $0.errors = errors }
+        state.withLock { s in
+            if s.errors.isEmpty { s.errorsSince = Date() }
+            s.errors = errors
+        }
     }
 
     public func run() async throws {

@@ -25,6 +25,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var nextRunId: Int64 = 1
         var nextRejectedId: Int64 = 1
         var plugins: [PluginStatus] = []
+        var serve: ServeHeartbeat?
     }
 
     struct Row: Sendable {
@@ -92,6 +93,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
             state.plugins = statuses
+        }
+
+        mutating func saveServeHeartbeat(_ heartbeat: ServeHeartbeat) throws {
+            state.serve = heartbeat
         }
 
         mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
@@ -278,12 +283,15 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         state.withLock { s in
             var counts: [RunStatus: Int] = [:]
             for r in s.runs.values { counts[r.status, default: 0] += 1 }
-            let pending = s.outbox.values.filter { $0.state == .pending || $0.state == .sending }
+            let pending = s.outbox.values.filter { ($0.state == .pending || $0.state == .sending) && s.runs[$0.runId]?.status == .pending }
+            let dead = s.outbox.values.filter { $0.state == .dead }
+            let unknown = s.outbox.values.filter { $0.state == .unknown }
             return StoreStatus(
                 runsByStatus: counts, events: s.events.count, rejected: s.rejected.count, outboxPending: pending.count,
                 oldestPendingCreatedAt: pending.map(\.createdAt).min(), ruleVersions: s.ruleVersions.count,
                 lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)),
-                lastEventAt: s.events.last?.receivedAt)
+                lastEventAt: s.events.last?.receivedAt, outboxDead: dead.count, oldestDeadCreatedAt: dead.map(\.createdAt).min(),
+                outboxUnknown: unknown.count, oldestUnknownCreatedAt: unknown.map(\.createdAt).min())
         }
     }
 
@@ -293,6 +301,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func pluginStatuses() async throws -> [PluginStatus] {
         state.withLock { $0.plugins }
+    }
+
+    public func serveHeartbeat() async throws -> ServeHeartbeat? {
+        state.withLock { $0.serve }
     }
 
     public func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef] {

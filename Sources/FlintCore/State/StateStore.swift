@@ -41,6 +41,8 @@ public protocol StateTransaction: DispatchTransaction {
 
     /// Replaces the saved plugin statuses with these (what `flint plugins` reads).
     mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws
+    /// Replaces what `flint serve` last said about itself (what `flint status` reads).
+    mutating func saveServeHeartbeat(_ heartbeat: ServeHeartbeat) throws
 }
 
 extension StateTransaction {
@@ -109,6 +111,16 @@ public struct StoreStatus: Sendable, Hashable {
     public var outboxPending: Int
     /// The creation time of the oldest pending outbox row.
     public var oldestPendingCreatedAt: Date?
+    /// Outbox rows given up on (`dead`): they need a person (`flint outbox retry ID`).
+    public var outboxDead: Int
+    public var oldestDeadCreatedAt: Date?
+    /// Outbox rows sent with no known outcome (`unknown`): they need a person to check Braze.
+    public var outboxUnknown: Int
+    public var oldestUnknownCreatedAt: Date?
+    /// Accepted events not decided yet, and the receive time of the oldest. Events are decided in
+    /// the transaction that accepts them today, so this is 0 until deciding moves off that path.
+    public var decisionBacklog: Int
+    public var oldestUndecidedAt: Date?
     /// Rule versions recorded, and the newest per rule.
     public var ruleVersions: Int
     /// The last failures (`failed` runs, newest first): when, rule, reason.
@@ -117,16 +129,88 @@ public struct StoreStatus: Sendable, Hashable {
 
     public init(
         runsByStatus: [RunStatus: Int], events: Int, rejected: Int, outboxPending: Int, oldestPendingCreatedAt: Date?,
-        ruleVersions: Int, lastFailures: [RunRecord], lastEventAt: Date?
+        ruleVersions: Int, lastFailures: [RunRecord], lastEventAt: Date?, outboxDead: Int = 0, oldestDeadCreatedAt: Date? = nil,
+        outboxUnknown: Int = 0, oldestUnknownCreatedAt: Date? = nil, decisionBacklog: Int = 0, oldestUndecidedAt: Date? = nil
     ) {
         self.runsByStatus = runsByStatus
         self.events = events
         self.rejected = rejected
         self.outboxPending = outboxPending
         self.oldestPendingCreatedAt = oldestPendingCreatedAt
+        self.outboxDead = outboxDead
+        self.oldestDeadCreatedAt = oldestDeadCreatedAt
+        self.outboxUnknown = outboxUnknown
+        self.oldestUnknownCreatedAt = oldestUnknownCreatedAt
+        self.decisionBacklog = decisionBacklog
+        self.oldestUndecidedAt = oldestUndecidedAt
         self.ruleVersions = ruleVersions
         self.lastFailures = lastFailures
         self.lastEventAt = lastEventAt
+    }
+}
+
+/// Dispatching to one action is paused because it refused its credentials (401/403).
+public struct DispatchPause: Sendable, Hashable {
+    /// The action whose sends are held (`braze`).
+    public var action: String
+    /// What the action said (`credentials refused (401): ...`).
+    public var reason: String
+    /// When the pause began (a failed probe does not move it).
+    public var since: Date
+    /// When the held send is tried again.
+    public var nextProbe: Date
+
+    public init(action: String, reason: String, since: Date, nextProbe: Date) {
+        self.action = action
+        self.reason = reason
+        self.since = since
+        self.nextProbe = nextProbe
+    }
+}
+
+/// What a running `flint serve` says about itself, saved every few seconds so `flint status`, another
+/// process, can tell whether it runs and what holds it back.
+public struct ServeHeartbeat: Sendable, Hashable {
+    public var pid: Int
+    /// The machine's host name.
+    public var host: String
+    /// The address the listener is bound to (`127.0.0.1:8080`).
+    public var listen: String
+    public var startedAt: Date
+    /// The last heartbeat; older than `ServeHeartbeat.stale` means serve is gone.
+    public var lastSeen: Date
+    /// Set when serve stopped cleanly.
+    public var stoppedAt: Date?
+    public var pause: DispatchPause?
+    /// Rules in force.
+    public var rulesLoaded: Int
+    /// The errors of the last refused reload of the rules folder (the last good set keeps running).
+    public var ruleErrors: [String]
+    /// Since when the folder has had those errors.
+    public var ruleErrorsSince: Date?
+
+    /// A heartbeat older than this, without a stop, means serve is not running (killed, or hung).
+    public static let stale: TimeInterval = 20
+
+    public init(
+        pid: Int, host: String, listen: String, startedAt: Date, lastSeen: Date, stoppedAt: Date? = nil, pause: DispatchPause? = nil,
+        rulesLoaded: Int = 0, ruleErrors: [String] = [], ruleErrorsSince: Date? = nil
+    ) {
+        self.pid = pid
+        self.host = host
+        self.listen = listen
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.stoppedAt = stoppedAt
+        self.pause = pause
+        self.rulesLoaded = rulesLoaded
+        self.ruleErrors = ruleErrors
+        self.ruleErrorsSince = ruleErrorsSince
+    }
+
+    /// Whether serve was running at `now`, by this heartbeat.
+    public func isRunning(at now: Date) -> Bool {
+        stoppedAt == nil && now.timeIntervalSince(lastSeen) <= Self.stale
     }
 }
 
@@ -177,6 +261,8 @@ public protocol LedgerReader: Sendable {
     func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord?
     /// The plugin statuses `flint serve` last saved, in its order.
     func pluginStatuses() async throws -> [PluginStatus]
+    /// What `flint serve` last said about itself; nil when it never ran on this store.
+    func serveHeartbeat() async throws -> ServeHeartbeat?
     /// The outbox rows of these runs (those that have one), by run id: `flint why` names the id
     /// `flint outbox retry` takes.
     func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef]

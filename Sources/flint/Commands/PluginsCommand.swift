@@ -10,17 +10,24 @@ struct PluginsCommand: AsyncParsableCommand {
         abstract: "List the plugins flint serve hosts: built-in and exec, with state, restarts and last error.",
         discussion: """
             Reads what the running (or last) flint serve saved in the database; it refreshes it every few seconds. \
-            Exec plugins declared in flint.yaml that flint serve has not started yet are listed as not started.
+            Exec plugins declared in flint.yaml that flint serve has not started yet are listed as not started; \
+            problems in flint.yaml's plugins: section are listed below the table. An action whose credentials \
+            were refused (Braze answering 401/403) shows as paused, with the refusal and the next try.
+
+            Examples:
+              flint plugins
+              flint plugins --json | jq '.[] | select(.state != "running")'
+              flint plugins --config deploy/flint.yaml --database /var/lib/flint/flint.db
             """)
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print a JSON array.") var json = false
 
     /// A status older than this, from a plugin that is not stopped, means flint serve is gone.
-    static let stale: TimeInterval = 20
+    static let stale: TimeInterval = ServeHeartbeat.stale
 
     func run() async throws {
-        let config = try global.configuration()
+        let config = try global.configuration(plugins: .quiet)
         var statuses: [PluginStatus] = []
         if FileManager.default.fileExists(atPath: config.database) {
             statuses = try await StoreAccess.openForReading(config).pluginStatuses()
@@ -39,10 +46,14 @@ struct PluginsCommand: AsyncParsableCommand {
         }
         if json {
             Terminal.out(JSONValue.array(rows.map { Self.json($0.status, note: $0.note, now: now) }).prettyJSON())
+            if let first = config.pluginProblems.first {
+                Terminal.err("warning: \(config.pluginProblems.count) problem(s) under plugins: (flint serve refuses to start), first: \(first)")
+            }
             return
         }
         if rows.isEmpty {
             Terminal.out("no plugins known: flint serve has not run with database \(config.database) (exec plugins are declared under plugins: in flint.yaml)")
+            printProblems(config)
             return
         }
         Terminal.out(Terminal.table(
@@ -58,6 +69,14 @@ struct PluginsCommand: AsyncParsableCommand {
         for r in rows {
             if let note = r.note { Terminal.out("\(r.status.name): \(note)") }
         }
+        printProblems(config)
+    }
+
+    /// A broken plugins: section: every problem, and what it means (serve refuses to start).
+    private func printProblems(_ config: Configuration) {
+        guard !config.pluginProblems.isEmpty else { return }
+        Terminal.out("\(config.file ?? "flint.yaml"): the plugins: section has problems; flint serve refuses to start until they are fixed:")
+        for p in config.pluginProblems { Terminal.out("  " + p) }
     }
 
     static func stateText(_ s: PluginStatus, now: Date) -> String {

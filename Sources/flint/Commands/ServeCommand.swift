@@ -12,6 +12,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 import Webhook
 
@@ -23,7 +24,16 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run Flint: the HTTP listener, the watched folder, the plugins of flint.yaml, rule reloads, the engine.",
-        discussion: "Stops on SIGTERM or SIGINT after finishing in-flight requests and commits; SIGHUP reloads the rules."
+        discussion: """
+            Stops on SIGTERM or SIGINT after finishing in-flight requests and commits; SIGHUP reloads the rules. \
+            While it runs, it tells flint status every few seconds that it is up, and whether dispatching is paused.
+
+            Examples:
+              flint serve
+              flint serve --listen 0.0.0.0:8080 --rules rules/   # FLINT_WEBHOOK_TOKEN must be set off loopback
+              BRAZE_API_KEY=... BRAZE_REST_ENDPOINT=https://rest.iad-01.braze.com flint serve
+              flint status --check   # from cron: exit 1 when serve is down or something needs a person
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -37,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
             // load (BENCHMARKS.md). MALLOC_ARENA_MAX in the environment still wins.
             if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { Self.limitMallocArenas(2) }
         #endif
-        var config = try global.configuration()
+        var config = try global.configuration(plugins: .refuse)
         if let listen { config.listen = listen }
         if let inbox { config.inbox = inbox }
         let logger = Self.bootstrapLogging()
@@ -50,10 +60,28 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(factory)
 
         // Rules first: a folder with errors stops the start, with every problem listed.
-        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "fix them and start flint serve again")
+        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "fix them and start flint serve again", given: .configured(command: "flint serve"))
         guard let (host, port) = Self.parseListen(config.listen) else {
-            Terminal.err("error: listen '\(config.listen)' is not host:port (e.g. 127.0.0.1:8080)")
+            Terminal.err("error: listen '\(config.listen)' is not host:port (e.g. 127.0.0.1:8080); \(Self.listenHint)")
             throw ExitCode(2)
+        }
+        let startedAt = Date()
+
+        let webhookConfig = WebhookConfiguration(
+            tokens: config.webhook.tokens, hmacSecret: config.webhook.hmacSecret, maxBodyBytes: config.webhook.maxBodyBytes)
+        var bindHost = host
+        var bindNote = "credentials required"
+        if !webhookConfig.requiresAuth {
+            if !Self.isLoopback(host) {
+                logger.warning("no webhook credentials are configured: binding to 127.0.0.1 instead of \(host)", metadata: ["listen": "\(config.listen)"])
+                bindHost = "127.0.0.1"
+            }
+            bindNote = "no credentials configured, so loopback only; set FLINT_WEBHOOK_TOKEN to listen elsewhere"
+        }
+        // Before anything starts: an address in use is one clean message, not a failed start's noise.
+        if let problem = Self.cannotListen(host: bindHost, port: port) {
+            Terminal.err("error: cannot listen on \(Self.address(bindHost, port)): \(problem); \(Self.listenHint)")
+            throw ExitCode(1)
         }
 
         let store = try StoreAccess.openForWriting(config)
@@ -72,7 +100,11 @@ struct ServeCommand: AsyncParsableCommand {
             let sandbox = BrazeSandbox(
                 configuration: BrazeSandboxConfiguration(companyTimeZone: config.engineSettings.companyZone ?? config.engineSettings.defaultZone),
                 logger: logger)
-            services.append(.init(service: sandbox.makeApplication(host: "127.0.0.1", port: port, logger: logger)))
+            services.append(
+                .init(
+                    service: ListeningService(
+                        inner: sandbox.makeApplication(host: "127.0.0.1", port: port, logger: logger), address: "127.0.0.1:\(port)",
+                        what: "the Braze sandbox", hint: "start flint serve again (its port is chosen free at start), or set BRAZE_API_KEY to use Braze")))
             brazeConfig = BrazeConfiguration(
                 restEndpoint: "http://127.0.0.1:\(port)", apiKey: BrazeSandboxConfiguration.defaultKey, timeout: .milliseconds(Int64(config.braze.timeout * 1000)))
             brazeNote = "the Braze sandbox at http://127.0.0.1:\(port) (no BRAZE_API_KEY: nothing leaves this machine; its calls: GET /_sandbox/calls)"
@@ -89,6 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
             try plugins.add(exec: config.execPlugins, logger: logger)
         } catch {
             Terminal.err("error: \(error)")
+            try? await brazeClient.shutdown()
             throw ExitCode(1)
         }
         for rule in loaded.ruleSet.rules where plugins.actions[rule.send.action] == nil {
@@ -108,21 +141,10 @@ struct ServeCommand: AsyncParsableCommand {
         try await engine.install(loaded.ruleSet)
         let rulesFolder = config.rules
         let reloader = RuleReloader(engine: engine, folder: rulesFolder, logger: logger) {
-            try RuleDirectory.files(at: rulesFolder).filter { !RuleDirectory.isTestFile($0) }.map(RuleDirectory.read)
+            try RuleDirectory.files(at: rulesFolder, given: .configured(command: "flint serve")).filter { !RuleDirectory.isTestFile($0) }.map(RuleDirectory.read)
         }
         await reloader.reload(force: true)
 
-        let webhookConfig = WebhookConfiguration(
-            tokens: config.webhook.tokens, hmacSecret: config.webhook.hmacSecret, maxBodyBytes: config.webhook.maxBodyBytes)
-        var bindHost = host
-        var bindNote = "credentials required"
-        if !webhookConfig.requiresAuth {
-            if !Self.isLoopback(host) {
-                logger.warning("no webhook credentials are configured: binding to 127.0.0.1 instead of \(host)", metadata: ["listen": "\(config.listen)"])
-                bindHost = "127.0.0.1"
-            }
-            bindNote = "no credentials configured, so loopback only; set FLINT_WEBHOOK_TOKEN to listen elsewhere"
-        }
 
         let health = HealthRoutes(store: store, reloader: reloader, dispatcher: dispatcher, plugins: plugins.board, registry: registry)
         let router = Router()
@@ -130,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
         health.addRoutes(to: router)
 
         let boundHost = bindHost
+        let serveState = ServeState(listen: Self.address(bindHost, port))
         let banner = Banner(
             database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
             braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned)
@@ -138,6 +161,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname(boundHost, port: port), serverName: "flint"),
             onServerRunning: { channel in
                 let address = channel.localAddress.flatMap { a in a.port.map { "\(a.ipAddress ?? boundHost):\($0)" } } ?? "\(boundHost):\(port)"
+                serveState.listen = address
                 banner.print(address: address)
             },
             logger: logger)
@@ -151,7 +175,16 @@ struct ServeCommand: AsyncParsableCommand {
         // Dependency order; shutdown runs in reverse: the listener and the sources stop taking events
         // first, the dispatcher finishes what is in flight, then the action plugins stop, the plugin
         // statuses are saved as stopped, and the sandbox goes last.
-        services.append(.init(service: PluginStatusRecorder(board: plugins.board, store: store, logger: logger)))
+        let pid = Int(ProcessInfo.processInfo.processIdentifier)
+        let hostName = ProcessInfo.processInfo.hostName
+        services.append(
+            .init(
+                service: PluginStatusRecorder(board: plugins.board, store: store, logger: logger) {
+                    let rules = reloader.current
+                    return ServeHeartbeat(
+                        pid: pid, host: hostName, listen: serveState.listen, startedAt: startedAt, lastSeen: Date(), pause: dispatcher.status.pause,
+                        rulesLoaded: rules.rulesLoaded, ruleErrors: rules.errors, ruleErrorsSince: rules.errorsSince)
+                }))
         services += plugins.execActions.map { .init(service: $0) }
         services += [
             .init(service: reloader),
@@ -159,10 +192,22 @@ struct ServeCommand: AsyncParsableCommand {
             .init(service: dispatcher),
         ]
         services += sourceServices
-        services.append(.init(service: app))
+        services.append(
+            .init(service: ListeningService(inner: app, address: Self.address(bindHost, port), what: "flint serve", hint: Self.listenHint)))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as ListenError {
+            // Another program took the address between the check and the bind.
+            Terminal.err("error: \(error)")
+            try? await brazeClient.shutdown()
+            throw ExitCode(1)
+        } catch {
+            // The HTTP client must be shut down before it is released, whatever stopped the group.
+            try? await brazeClient.shutdown()
+            throw error
+        }
         try? await brazeClient.shutdown()
         logger.info("flint serve stopped")
     }
@@ -192,6 +237,41 @@ struct ServeCommand: AsyncParsableCommand {
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    /// How a user chooses another address for flint serve.
+    static let listenHint = "choose another with --listen HOST:PORT, FLINT_LISTEN=HOST:PORT, or listen: HOST:PORT in flint.yaml"
+
+    static func address(_ host: String, _ port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// Why `host:port` cannot be listened on (in use, not an address of this machine), or nil when it
+    /// can. Binds a socket the way the listener will (SO_REUSEADDR), then closes it.
+    static func cannotListen(host: String, port: Int) -> String? {
+        guard port != 0 else { return nil }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var list: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let first = list else {
+            return "cannot resolve the host '\(host)' (\(String(cString: gai_strerror(resolved))))"
+        }
+        defer { freeaddrinfo(list) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return nil }
+        switch errno {
+        case EADDRINUSE: return "the address is already in use (another flint serve, or another program, listens there)"
+        case EADDRNOTAVAIL: return "'\(host)' is not an address of this machine"
+        case EACCES: return "permission denied (ports below 1024 need privileges)"
+        default: return String(cString: strerror(errno))
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -284,7 +364,8 @@ struct HealthRoutes: Sendable {
             let dispatch = dispatcher.status
             if let paused = dispatch.pausedReason {
                 ready = false
-                checks["dispatcher"] = .string("paused: \(paused); the held send is tried again every 60 s or on SIGHUP")
+                let when = dispatch.pause.map { " (since \(Timestamp.formatUTC($0.since)), next try \(Timestamp.formatUTC($0.nextProbe)))" } ?? ""
+                checks["dispatcher"] = .string("paused: \(paused)\(when); the held send is tried again every 60 s or on SIGHUP")
             } else {
                 checks["dispatcher"] = "ok"
             }
@@ -292,7 +373,7 @@ struct HealthRoutes: Sendable {
             // events over HTTP; sends for a stopped action wait in the outbox).
             var pluginChecks: [String: JSONValue] = [:]
             let now = Date()
-            for p in plugins.statuses {
+            for p in plugins.statuses.map({ $0.showing(dispatch.pause) }) {
                 switch p.state {
                 case .running:
                     pluginChecks[p.name] = p.garbageLines > 0 ? .string("running; \(p.garbageLines) garbage lines ignored") : "running"
@@ -303,6 +384,8 @@ struct HealthRoutes: Sendable {
                     pluginChecks[p.name] = .string("restarting in \(wait)s after \(p.restarts) restarts: \(p.lastError ?? "stopped")")
                 case .stopped:
                     pluginChecks[p.name] = "stopped"
+                case .paused:
+                    pluginChecks[p.name] = .string("paused: \(p.lastError ?? "credentials refused")")
                 }
             }
             checks["plugins"] = .object(pluginChecks)
@@ -324,6 +407,47 @@ struct HealthRoutes: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+}
+
+/// What serve knows about itself that others set late: the address the listener really bound.
+final class ServeState: Sendable {
+    private let address: Mutex<String>
+
+    init(listen: String) { address = Mutex(listen) }
+
+    var listen: String {
+        get { address.withLock { $0 } }
+        set { address.withLock { $0 = newValue } }
+    }
+}
+
+/// An address taken by another program between the check and the bind.
+struct ListenError: Error, CustomStringConvertible {
+    var address: String
+    var what: String
+    var hint: String
+    var description: String { "cannot listen on \(address) for \(what): the address is already in use; \(hint)" }
+}
+
+/// Runs a listening service, turning "address already in use" into a `ListenError` that names the
+/// address and how to choose another.
+struct ListeningService: Service {
+    let inner: any Service
+    let address: String
+    let what: String
+    let hint: String
+
+    func run() async throws {
+        do {
+            try await inner.run()
+        } catch {
+            let text = "\(error)"
+            if text.contains("Address already in use") || text.contains("errno: \(EADDRINUSE)") {
+                throw ListenError(address: address, what: what, hint: hint)
+            }
+            throw error
         }
     }
 }

@@ -3,6 +3,7 @@ import FlintCore
 import FlintPluginAPI
 import FlintRules
 import Foundation
+import Yams
 
 /// Flint's configuration: `flint.yaml` < environment < flags (DESIGN.md "Configuration").
 struct Configuration: Sendable {
@@ -34,6 +35,9 @@ struct Configuration: Sendable {
     var plugins: [JSONValue] = []
     /// The exec plugins declared under `plugins:`.
     var execPlugins: [ExecPluginSpec] = []
+    /// What is wrong with the `plugins:` section, one `file:line:col: error: ...` line each. Only a
+    /// command that starts plugins (`flint serve`) refuses them; the others warn and go on.
+    var pluginProblems: [String] = []
     var retention = RetentionPolicy()
     /// Where the configuration came from, for messages.
     var file: String?
@@ -43,28 +47,47 @@ struct Configuration: Sendable {
     }
 
     static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "braze", "plugins", "retention"]
+    static let webhookKeys = ["tokens", "hmac_secret", "max_body_bytes"]
+    static let brazeKeys = [
+        "rest_endpoint", "api_key", "company_time_zone", "requests_per_hour", "audience_requests_per_minute", "timeout", "max_attempts",
+        "coalesce_window",
+    ]
+    static let retentionKeys = ["events", "runs", "not_matched", "rejected"]
 
     /// Reads `flint.yaml` (or `FLINT_CONFIG`, or `--config`), then the environment, then flags.
+    /// Every problem of the file and the environment is reported at once, one a line.
     static func load(_ options: GlobalOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
         var config = Configuration()
         let explicit = options.config ?? environment["FLINT_CONFIG"]
         let path = explicit ?? "flint.yaml"
+        var problems: [String] = []
+        var positions = ConfigPositions()
         if FileManager.default.fileExists(atPath: path) {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw Problem(description: "\(path): cannot read the configuration file")
+                throw Problem(description: "\(path): cannot read the configuration file (is it UTF-8 text, and readable?)")
             }
-            try config.apply(text: text, file: path)
+            do {
+                try config.apply(text: text, file: path)
+            } catch let problem as Problem {
+                problems.append(problem.description)
+            }
+            positions = ConfigPositions(text: text, file: path)
         } else if explicit != nil {
-            throw Problem(description: "\(path): no such configuration file")
+            throw Problem(
+                description: "\(path): no such configuration file (given by \(options.config != nil ? "--config" : "FLINT_CONFIG"); "
+                    + "flint.yaml is optional: leave both unset to run without one)")
         }
-        try config.applyEnvironment(environment)
+        do {
+            try config.applyEnvironment(environment)
+        } catch let problem as Problem {
+            problems.append(problem.description)
+        }
+        if !problems.isEmpty { throw Problem(description: problems.joined(separator: "\n")) }
         if !config.plugins.isEmpty {
             // Relative commands and the plugins' working directory: the folder flint.yaml is in.
             let base = URL(fileURLWithPath: config.file ?? "flint.yaml").standardizedFileURL.deletingLastPathComponent().path
-            let (specs, problems) = ExecPluginSpec.parse(config.plugins, directory: base, environment: environment)
-            if !problems.isEmpty {
-                throw Problem(description: problems.map { "\(config.file ?? "flint.yaml"): \($0)" }.joined(separator: "\n"))
-            }
+            let (specs, pluginProblems) = ExecPluginSpec.parse(config.plugins, directory: base, environment: environment)
+            config.pluginProblems += pluginProblems.map { positions.locate(pluginProblem: $0) }
             config.execPlugins = specs
         }
         if let v = options.database { config.database = v }
@@ -79,9 +102,13 @@ struct Configuration: Sendable {
         case .failure(let d): throw Problem(description: d.description)
         case .success(let v): root = v
         }
-        guard case .object(let o) = root else { throw Problem(description: "\(file): expected a mapping of settings") }
+        let positions = ConfigPositions(text: text, file: file)
+        guard case .object(let o) = root else {
+            throw Problem(description: positions.diagnostic("", "expected a mapping of settings (listen, database, rules, braze, ...)", atKey: false))
+        }
         var problems: [String] = []
-        func fail(_ key: String, _ message: String) { problems.append("\(file): \(key): \(message)") }
+        /// A value's problem, reported where the value is.
+        func fail(_ key: String, _ message: String) { problems.append(positions.diagnostic(key, "\(key): \(message)", atKey: false)) }
         func string(_ key: String, _ v: JSONValue) -> String? {
             if case .string(let s) = v { return s }
             if case .number = v { return v.compactJSON }
@@ -109,9 +136,14 @@ struct Configuration: Sendable {
             }
             return s
         }
+        /// Unknown keys, reported where the key is, with the closest known one.
         func unknown(_ section: String, _ keys: some Sequence<String>, _ allowed: [String]) {
-            for k in keys where !allowed.contains(k) {
-                fail(section.isEmpty ? k : "\(section).\(k)", "unknown setting (expected one of: \(allowed.joined(separator: ", ")))")
+            for k in keys.sorted(by: { positions.order(section, $0) < positions.order(section, $1) }) where !allowed.contains(k) {
+                let path = section.isEmpty ? k : "\(section).\(k)"
+                var message = "unknown setting '\(k)'" + (section.isEmpty ? "" : " in \(section)")
+                if let suggestion = Self.suggest(k, from: allowed) { message += "; did you mean '\(suggestion)'?" }
+                message += " (expected one of: \(allowed.joined(separator: ", ")))"
+                problems.append(positions.diagnostic(path, message, atKey: true))
             }
         }
         unknown("", o.keys, Self.topKeys)
@@ -123,7 +155,7 @@ struct Configuration: Sendable {
         if let v = o["lead"], let d = duration("lead", v) { lead = Int(d) }
         if let v = o["webhook"] {
             if case .object(let w) = v {
-                unknown("webhook", w.keys, ["tokens", "hmac_secret", "max_body_bytes"])
+                unknown("webhook", w.keys, Self.webhookKeys)
                 if let t = w["tokens"] {
                     if case .array(let items) = t { webhook.tokens = items.compactMap { string("webhook.tokens", $0) } } else if let s = string("webhook.tokens", t) {
                         webhook.tokens = [s]
@@ -137,7 +169,7 @@ struct Configuration: Sendable {
         }
         if let v = o["braze"] {
             if case .object(let b) = v {
-                unknown("braze", b.keys, ["rest_endpoint", "api_key", "company_time_zone", "requests_per_hour", "audience_requests_per_minute", "timeout", "max_attempts", "coalesce_window"])
+                unknown("braze", b.keys, Self.brazeKeys)
                 if let s = b["rest_endpoint"].flatMap({ string("braze.rest_endpoint", $0) }) { braze.restEndpoint = s }
                 if let s = b["api_key"].flatMap({ string("braze.api_key", $0) }) { braze.apiKey = s }
                 if let s = b["company_time_zone"].flatMap({ zone("braze.company_time_zone", $0) }) { braze.companyTimeZone = s }
@@ -151,11 +183,16 @@ struct Configuration: Sendable {
             }
         }
         if let v = o["plugins"] {
-            if case .array(let items) = v { plugins = items } else { fail("plugins", "expected a list") }
+            // A broken plugins: section stops only flint serve (GlobalOptions.PluginProblems).
+            if case .array(let items) = v {
+                plugins = items
+            } else {
+                pluginProblems.append(positions.diagnostic("plugins", "plugins: expected a list of {name, kind, command}, got \(v.typeName)", atKey: false))
+            }
         }
         if let v = o["retention"] {
             if case .object(let r) = v {
-                unknown("retention", r.keys, ["events", "runs", "not_matched", "rejected"])
+                unknown("retention", r.keys, Self.retentionKeys)
                 if let d = r["events"].flatMap({ duration("retention.events", $0) }) { retention.events = d }
                 if let d = r["runs"].flatMap({ duration("retention.runs", $0) }) { retention.runs = d }
                 if let d = r["not_matched"].flatMap({ duration("retention.not_matched", $0) }) { retention.notMatched = d }
@@ -164,10 +201,33 @@ struct Configuration: Sendable {
                 fail("retention", "expected a mapping")
             }
         }
-        if !problems.isEmpty { throw Problem(description: problems.joined(separator: "\n")) }
+        if !problems.isEmpty { throw Problem(description: ConfigPositions.inFileOrder(problems).joined(separator: "\n")) }
+    }
+
+    /// The closest of `candidates` to a mistyped `name`, when it is close enough to be what was meant.
+    static func suggest(_ name: String, from candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, editDistance(name.lowercased(), $0.lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 3) else { return nil }
+        return best.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     mutating func applyEnvironment(_ env: [String: String]) throws {
+        var problems: [String] = []
         if let v = env["FLINT_LISTEN"] { listen = v }
         if let v = env["FLINT_DATABASE"] { database = v }
         if let v = env["FLINT_RULES"] { rules = v }
@@ -176,17 +236,19 @@ struct Configuration: Sendable {
         if let v = env["BRAZE_REST_ENDPOINT"] { braze.restEndpoint = v }
         if let v = env["BRAZE_API_KEY"], !v.isEmpty { braze.apiKey = v }
         if let v = env["BRAZE_COMPANY_TIME_ZONE"] {
-            guard TimeZone(identifier: v) != nil else { throw Problem(description: "BRAZE_COMPANY_TIME_ZONE: '\(v)' is not an IANA time zone") }
-            braze.companyTimeZone = v
+            if TimeZone(identifier: v) != nil { braze.companyTimeZone = v } else {
+                problems.append("BRAZE_COMPANY_TIME_ZONE: '\(v)' is not an IANA time zone (e.g. America/New_York)")
+            }
         }
         if let v = env["FLINT_DEFAULT_TIME_ZONE"] {
-            guard TimeZone(identifier: v) != nil else { throw Problem(description: "FLINT_DEFAULT_TIME_ZONE: '\(v)' is not an IANA time zone") }
-            defaultTimeZone = v
+            if TimeZone(identifier: v) != nil { defaultTimeZone = v } else {
+                problems.append("FLINT_DEFAULT_TIME_ZONE: '\(v)' is not an IANA time zone (e.g. Europe/Paris)")
+            }
         }
         if let v = env["FLINT_LEAD"] {
-            guard let s = DurationText.seconds(v) else { throw Problem(description: "FLINT_LEAD: '\(v)' is not a duration (e.g. 60s)") }
-            lead = s
+            if let s = DurationText.seconds(v) { lead = s } else { problems.append("FLINT_LEAD: '\(v)' is not a duration (e.g. 60s)") }
         }
+        if !problems.isEmpty { throw Problem(description: problems.joined(separator: "\n")) }
     }
 
     var engineSettings: EngineSettings {
@@ -207,12 +269,122 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "The rules folder (default: FLINT_RULES, else the configuration's, else ./rules).")
     var rules: String?
 
-    func configuration() throws -> Configuration {
+    /// What a command does with a broken `plugins:` section.
+    enum PluginProblems {
+        /// Read-only and one-shot commands: one warning line on stderr, then go on without plugins.
+        case warn
+        /// Commands that show them themselves (`flint plugins`): say nothing.
+        case quiet
+        /// Commands that start plugins (`flint serve`): print every problem and stop.
+        case refuse
+    }
+
+    func configuration(plugins: PluginProblems = .warn) throws -> Configuration {
+        let config: Configuration
         do {
-            return try Configuration.load(self)
+            config = try Configuration.load(self)
         } catch let problem as Configuration.Problem {
-            Terminal.err("error: \(problem.description)")
+            let lines = problem.description.split(separator: "\n").map(String.init)
+            for line in lines { Terminal.err(line.contains(": error: ") ? line : "error: \(line)") }
+            if lines.count > 1 { Terminal.err("\(lines.count) problems in the configuration; nothing was done") }
             throw ExitCode(1)
         }
+        if !config.pluginProblems.isEmpty {
+            let file = config.file ?? "flint.yaml"
+            switch plugins {
+            case .warn:
+                Terminal.err(
+                    "warning: \(file): the plugins: section has \(config.pluginProblems.count) problem(s); flint serve refuses to start "
+                        + "until they are fixed (flint plugins lists them)")
+            case .quiet:
+                break
+            case .refuse:
+                for line in config.pluginProblems { Terminal.err(line) }
+                Terminal.err("the plugins: section of \(file) has problems; fix them and start flint serve again")
+                throw ExitCode(1)
+            }
+        }
+        return config
+    }
+}
+
+/// Where each key and value of a configuration file is (`braze.timeout`, `plugins[0].name`), so a
+/// problem is reported as `file:line:col: error: ...`, like rule errors.
+struct ConfigPositions {
+    private var keys: [String: (line: Int, column: Int)] = [:]
+    private var values: [String: (line: Int, column: Int)] = [:]
+    private var file = "flint.yaml"
+
+    init() {}
+
+    init(text: String, file: String) {
+        self.file = file
+        guard let root = try? Yams.compose(yaml: text, .basic) else { return }
+        walk(root, path: "")
+    }
+
+    private mutating func walk(_ node: Node, path: String) {
+        if let mark = node.mark { values[path] = (mark.line, mark.column) }
+        switch node {
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                let child = path.isEmpty ? name : "\(path).\(name)"
+                if let mark = key.mark { keys[child] = (mark.line, mark.column) }
+                walk(value, path: child)
+            }
+        case .sequence(let sequence):
+            for (i, item) in sequence.enumerated() { walk(item, path: "\(path)[\(i)]") }
+        default:
+            break
+        }
+    }
+
+    /// The key's line, for sorting the keys of a section as they appear in the file.
+    func order(_ section: String, _ key: String) -> Int {
+        keys[section.isEmpty ? key : "\(section).\(key)"]?.line ?? Int.max
+    }
+
+    /// Where `path` is (its key or its value); a path not in the file (a missing key) points at the
+    /// nearest enclosing one.
+    func location(_ path: String, atKey: Bool) -> (line: Int, column: Int) {
+        var current = path
+        while true {
+            if let p = atKey ? keys[current] ?? values[current] : values[current] ?? keys[current] { return p }
+            guard let cut = current.lastIndex(where: { $0 == "." || $0 == "[" }) else { return values[""] ?? (1, 1) }
+            current = String(current[..<cut])
+        }
+    }
+
+    /// `file:line:col: ...` lines sorted by line and column.
+    static func inFileOrder(_ lines: [String]) -> [String] {
+        func key(_ line: String) -> (Int, Int) {
+            let parts = line.split(separator: ":", maxSplits: 3)
+            guard parts.count > 2, let l = Int(parts[1]), let c = Int(parts[2]) else { return (Int.max, Int.max) }
+            return (l, c)
+        }
+        return lines.enumerated().sorted { a, b in
+            let ka = key(a.element), kb = key(b.element)
+            return ka != kb ? ka < kb : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    func diagnostic(_ path: String, _ message: String, atKey: Bool) -> String {
+        let (line, column) = location(path, atKey: atKey)
+        return "\(file):\(line):\(column): error: \(message)"
+    }
+
+    /// `plugins[0].timout: unknown setting (...)` as `file:line:col: error: ...`, with a did-you-mean.
+    func locate(pluginProblem problem: String) -> String {
+        guard let colon = problem.range(of: ": ") else { return "\(file): error: \(problem)" }
+        let path = String(problem[..<colon.lowerBound])
+        var message = problem
+        let unknown = message.contains("unknown setting")
+        if unknown, let key = path.split(separator: ".").last.map(String.init),
+            let suggestion = Configuration.suggest(key, from: ExecPluginSpec.keys)
+        {
+            message = message.replacingOccurrences(of: "unknown setting", with: "unknown setting; did you mean '\(suggestion)'?")
+        }
+        return diagnostic(path, message, atKey: unknown)
     }
 }
