@@ -228,7 +228,9 @@ struct InboxLoop {
                 metadata["file.moved_to"] = "\(movedTo)"
                 metadata["file.errors"] = "\(movedTo).errors.json"
                 logger.warning(
-                    "inbox file had bad lines: its good lines are ingested; the file is in failed/ with the bad lines in NAME.errors.json",
+                    accepted + duplicates == 0
+                        ? "inbox file not ingested: nothing in it could be read as an event; the file is in failed/ with the reasons in NAME.errors.json"
+                        : "inbox file had bad lines: its good lines are ingested; the file is in failed/ with the bad lines in NAME.errors.json",
                     metadata: metadata)
             }
         } catch {

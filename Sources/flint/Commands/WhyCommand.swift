@@ -81,11 +81,13 @@ struct WhyCommand: AsyncParsableCommand {
     }
 
     static func unknownRule(_ rule: String, rules: RulesInView, ledgerIds: [String]) -> String {
-        var lines = ["error: no rule '\(rule)'."]
+        let all = rules.ids.union(ledgerIds)
+        let close = all.filter { $0.lowercased().contains(rule.lowercased()) || rule.lowercased().contains($0.lowercased()) }.sorted()
+        var lines = ["error: no rule '\(rule)'" + (close.isEmpty ? "." : "; did you mean \(close.joined(separator: " or "))?")]
         if let problem = rules.problem {
             lines.append("  the rules folder \(rules.folder) could not be read: \(problem)")
         } else {
-            lines.append("  rules in \(rules.folder): " + (rules.ids.isEmpty ? "none" : rules.ids.sorted().joined(separator: ", ")))
+            lines.append("  rules in \(rules.folder)/: " + (rules.ids.isEmpty ? "none" : rules.ids.sorted().joined(separator: ", ")))
         }
         lines.append("  rules the ledger has runs or versions of: " + (ledgerIds.isEmpty ? "none" : ledgerIds.joined(separator: ", ")))
         lines.append("  Give one of these ids (flint rules list shows them; --rules or FLINT_RULES picks the folder).")
@@ -109,7 +111,7 @@ struct WhyCommand: AsyncParsableCommand {
             }
             return text
         case .pending:
-            let row = outbox.map { " (outbox row \($0.id))" } ?? ""
+            let row = outbox.map { " (row \($0.id))" } ?? ""
             return "planned for \(when)\(schedule); waiting in the outbox\(row) to be sent to \(target)."
         case .scheduled:
             return "sent: scheduled for \(when)\(schedule), Braze schedule_id \(r.scheduleId ?? "-"), dispatch_id \(r.dispatchId ?? "-")."
