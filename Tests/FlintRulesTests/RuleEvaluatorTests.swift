@@ -106,7 +106,7 @@ struct RuleEvaluatorTests {
         let d = RuleEvaluator.evaluate(rule: r, event: e, profile: UserProfile(timeZone: "Asia/Tokyo"), context: PlanningContext(now: Self.now))
         // 18:05Z is 03:05 on Nov 30 in Tokyo; the next 10:00 there is 01:00Z on Nov 30.
         #expect(d.request?["schedule"]?["time"] == "2026-11-30T01:00:00Z")
-        #expect(d.gates.contains { $0.name == "zone" && $0.detail.contains("'Mars/Base' is not an IANA zone; ignored") })
+        #expect(d.gates.contains { $0.name == "zone" && $0.detail.contains("context.timezone 'Mars/Base' is not in the tz database; used Asia/Tokyo (from profile)") })
     }
 
     @Test("conditions read the user's profile under user.")

@@ -54,7 +54,7 @@ struct RuleValidationTests {
             when: { event: E }
             send: { campaign_id: c }
             schedule: { at: "10:00", time_zone: Europe/Pariss }
-            """, line: 4, column: 37, message: "'Europe/Pariss' is not an IANA time zone; did you mean 'Europe/Paris'?"),
+            """, line: 4, column: 37, message: "'Europe/Pariss' is not a time zone in the tz database; did you mean 'Europe/Paris'?"),
         Case(name: "bad duration", yaml: """
             id: a
             when: { event: E }

@@ -164,7 +164,7 @@ struct TemplateTests {
             ("Hi {{ name }", "unclosed '{{': expected '}}'", 4),
             ("a {{ }}", "empty expression: expected a path between '{{' and '}}'", 3),
             ("{{}}", "empty expression: expected a path between '{{' and '}}'", 1),
-            ("{{ x | upper }}", "unknown filter 'upper' (known filters: default, upcase, downcase, round, json)", 8),
+            ("{{ x | upper }}", "unknown filter 'upper'; did you mean 'upcase'? (known filters: default, upcase, downcase, round, json)", 8),
             ("{{ x | }}", "expected a filter name after '|', found '}' (known filters: default, upcase, downcase, round, json)", 8),
             ("{{ x | round: -1 }}", "filter 'round' takes a whole number of decimals from 0 to 15, found '-1'", 15),
             ("{{ x | round: 1.5 }}", "filter 'round' takes a whole number of decimals from 0 to 15, found '1.5'", 15),

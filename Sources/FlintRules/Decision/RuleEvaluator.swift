@@ -104,16 +104,38 @@ public struct PreparedEvent: Sendable {
     public let userZone: TimeZone?
     /// What the zone gate says for `time_zone: user` rules.
     public let zoneDetail: String
+    /// Zone names this event's runs ignored because they are not in the tz database (the event's
+    /// `context.timezone`, the profile's zone): noted on each run and counted for `flint status`.
+    public let unknownZones: [String]
+    /// One note per ignored name ("context.timezone 'Mars/Phobos' is not in the tz database; used ...").
+    public let zoneNotes: [String]
 
     public init(event: Event, profile: UserProfile?, defaultZone: TimeZone) {
         self.event = event
         self.profile = profile
         scope = RuleEvaluator.scope(event: event, profile: profile)
-        let (zone, note) = RuleEvaluator.userZone(event: event, profile: profile)
-        userZone = zone
-        let base = zone.map { "user zone \($0.identifier)" } ?? "user zone unknown; default \(defaultZone.identifier)"
-        zoneDetail = note.map { base + "; " + $0 } ?? base
+        let resolved = RuleEvaluator.userZone(event: event, profile: profile, defaultZone: defaultZone)
+        userZone = resolved.zone
+        unknownZones = resolved.unknown
+        zoneNotes = resolved.notes
+        let base = resolved.zone.map { "user zone \(ZoneName.display($0)) (from \(resolved.source))" }
+            ?? "user zone unknown; default_time_zone \(ZoneName.display(defaultZone))"
+        zoneDetail = ([base] + resolved.notes).joined(separator: "; ")
     }
+}
+
+/// The user's zone and where it came from (the order of docs/architecture.md, "Time zones": the
+/// event's `context.timezone`, then the profile learned from identify calls, then `default_time_zone`),
+/// with the names ignored on the way.
+public struct ResolvedUserZone: Sendable, Hashable {
+    /// Zu, or nil when the default zone applies.
+    public var zone: TimeZone?
+    /// "context.timezone", "profile" or "default_time_zone".
+    public var source: String
+    /// Names that are not in the tz database, in the order they were met.
+    public var unknown: [String]
+    /// One note per unknown name, saying what was used instead.
+    public var notes: [String]
 }
 
 /// Conditions -> zone -> planner -> request: the pure part of a run (DESIGN.md "Limits come after the
@@ -126,18 +148,23 @@ public enum RuleEvaluator {
         return .object(o)
     }
 
-    /// The user's zone: the event's valid `context.timezone`, else the profile's; with a note when the
-    /// event's zone was ignored.
-    public static func userZone(event: Event, profile: UserProfile?) -> (zone: TimeZone?, note: String?) {
-        var note: String?
+    /// The user's zone: the event's `context.timezone` if it is a tz name, else the profile's (learned
+    /// from identify calls), else none (the default zone applies). A name that is not in the tz
+    /// database is ignored with a note naming the zone used instead.
+    public static func userZone(event: Event, profile: UserProfile?, defaultZone: TimeZone) -> ResolvedUserZone {
+        var ignored: [(what: String, name: String)] = []
+        var found: (zone: TimeZone, source: String)?
         if let name = event.contextTimeZone {
-            if ZoneNames.isValid(name), let z = TimeZone(identifier: name) { return (z, nil) }
-            note = "context.timezone '\(name)' is not an IANA zone; ignored"
+            if let z = ZoneName.resolve(name) { found = (z, "context.timezone") } else { ignored.append(("context.timezone", name)) }
         }
-        if let name = profile?.timeZone, ZoneNames.isValid(name), let z = TimeZone(identifier: name) {
-            return (z, note.map { $0 + "; using the profile's \(name)" })
+        if found == nil, let name = profile?.timeZone {
+            if let z = ZoneName.resolve(name) { found = (z, "profile") } else { ignored.append(("the profile's zone", name)) }
         }
-        return (nil, note)
+        let used = found.map { "used \(ZoneName.display($0.zone)) (from \($0.source))" }
+            ?? "used \(ZoneName.display(defaultZone)) (from default_time_zone)"
+        return ResolvedUserZone(
+            zone: found?.zone, source: found?.source ?? "default_time_zone", unknown: ignored.map(\.name),
+            notes: ignored.map { "\($0.what) '\($0.name)' is not in the tz database; \(used)" })
     }
 
     public static func evaluate(rule: Rule, event: Event, profile: UserProfile?, context: PlanningContext) -> Decision {
@@ -164,7 +191,9 @@ public enum RuleEvaluator {
 
         let zone = prepared.userZone
         switch rule.schedule.timeZone {
-        case .named(let name): decision.gates.append(Gate(name: "zone", passed: true, detail: "rule zone \(name)"))
+        case .named(let name):
+            // The notes still apply: in_local_time also reads the wall clock in the user's zone.
+            decision.gates.append(Gate(name: "zone", passed: true, detail: (["rule zone \(name)"] + prepared.zoneNotes).joined(separator: "; ")))
         case .user: decision.gates.append(Gate(name: "zone", passed: true, detail: prepared.zoneDetail))
         }
 
@@ -173,7 +202,7 @@ public enum RuleEvaluator {
                 eventTime: prepared.event.timestamp, now: context.now, schedule: rule.schedule, userZone: zone,
                 defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead))
         decision.steps = plan.steps
-        decision.zone = plan.zone.identifier
+        decision.zone = ZoneName.display(plan.zone)
         switch plan.outcome {
         case .skip(let reason):
             decision.gates.append(Gate(name: "planner", passed: false, detail: reason))

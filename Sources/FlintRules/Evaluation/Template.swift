@@ -386,7 +386,10 @@ private struct TemplateParser {
             default: return .json
             }
         default:
-            throw TemplateError(message: "unknown filter '\(name)' (known filters: \(known))", column: column(nameStart))
+            let hint = RuleDecoder.didYouMean(
+                name, from: Template.TemplateFilter.knownNames,
+                aliases: ["upper": "upcase", "uppercase": "upcase", "lower": "downcase", "lowercase": "downcase", "to_json": "json", "fallback": "default"])
+            throw TemplateError(message: "unknown filter '\(name)'\(hint) (known filters: \(known))", column: column(nameStart))
         }
     }
 

@@ -166,7 +166,7 @@ extension RuleDecoder {
         for (opKey, operand) in pairs {
             guard let opName = opKey.scalarText, let op = ConditionOperator(rawValue: opName) else {
                 var message = "unknown operator '\(opKey.scalarText ?? opKey.typeName)' for \(text)"
-                if let s = Self.suggest(opKey.scalarText ?? "", from: ConditionOperator.allCases.map(\.rawValue)) {
+                if let s = Self.suggest(opKey.scalarText ?? "", from: ConditionOperator.allCases.map(\.rawValue), aliases: Self.operatorAliases) {
                     message += "; did you mean '\(s)'?"
                 }
                 message += " (operators: \(ConditionOperator.allCases.map(\.rawValue).joined(separator: " ")))"

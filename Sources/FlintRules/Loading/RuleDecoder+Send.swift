@@ -142,7 +142,7 @@ extension RuleDecoder {
             for item in items {
                 guard let s = string(item, "send.recipient.prioritization") else { continue }
                 if allowed.contains(s) { list.append(s) } else {
-                    error(item, "send.recipient.prioritization: '\(s)' is not one of \(allowed.joined(separator: ", "))")
+                    error(item, "send.recipient.prioritization: '\(s)' is not one of \(allowed.joined(separator: ", "))" + Self.didYouMean(s, from: allowed))
                 }
             }
             return .email(email, prioritization: list)
@@ -169,7 +169,8 @@ extension RuleDecoder {
             var days = Set<Weekday>()
             for item in items {
                 guard let text = item.scalarText, let day = Weekday(rawValue: text.lowercased()) else {
-                    error(item, "schedule.on: expected weekdays mon, tue, wed, thu, fri, sat, sun, got \(describe(item))")
+                    let hint = item.scalarText.map { Self.didYouMean($0, from: Weekday.allCases.map(\.rawValue), aliases: Self.weekdayAliases) } ?? ""
+                    error(item, "schedule.on: expected weekdays mon, tue, wed, thu, fri, sat, sun, got \(describe(item))\(hint)")
                     continue
                 }
                 days.insert(day)
@@ -181,12 +182,12 @@ extension RuleDecoder {
         if let (_, value) = f["time_zone"], let zone = string(value, "schedule.time_zone") {
             if zone == "user" {
                 spec.timeZone = .user
-            } else if ZoneNames.isValid(zone) {
+            } else if ZoneName.isValid(zone) {
                 spec.timeZone = .named(zone)
+            } else if zone.lowercased() == "user" || zone.lowercased() == "users" || zone.lowercased() == "user_zone" {
+                error(value, "schedule.time_zone: '\(zone)' is not a time zone; did you mean 'user' (the user's own zone)?")
             } else {
-                var message = "schedule.time_zone: '\(zone)' is not an IANA time zone"
-                if let s = ZoneNames.suggest(zone) { message += "; did you mean '\(s)'?" }
-                error(value, message + " (or 'user' for the user's own zone)")
+                error(value, "schedule.time_zone: " + ZoneName.problem(zone, orUser: true))
             }
         }
         // Both flags: reported at the second one in document order.
@@ -198,6 +199,15 @@ extension RuleDecoder {
         spec.atOptimalTime = values["at_optimal_time"] ?? false
         if spec.inLocalTime, spec.atOptimalTime, flags.count == 2 {
             error(flags[1].1.key, "schedule.\(flags[1].0): in_local_time and at_optimal_time are mutually exclusive; keep one")
+        }
+        // Braze wants Intelligent Timing schedules 48 hours before the date (docs/braze.md): under 48 h
+        // of delay, the planned date's midnight is (nearly) always closer than that.
+        if spec.atOptimalTime, !spec.inLocalTime, (spec.after ?? 0) < Planner.optimalNoticeSeconds, let (flagKey, _) = f["at_optimal_time"] {
+            let delay = spec.after.map { "schedule.after: \(DurationText.format(seconds: $0)) is" } ?? "schedule: no 'after', so the delay is"
+            warning(
+                f["after"]?.value ?? flagKey,
+                "\(delay) under 48h with at_optimal_time: true; the planned date is then less than 48 hours away and Braze may miss "
+                    + "users (Intelligent Timing wants the schedule 48 hours ahead). Set after: 48h or more, or drop at_optimal_time")
         }
         if spec.inLocalTime, f["at"] == nil, let (key, _) = f["in_local_time"] {
             error(key, "schedule.in_local_time: needs 'at' (the wall-clock time Braze sends at in each user's zone)")
@@ -222,7 +232,7 @@ extension RuleDecoder {
         }
         if let (_, value) = f["if_late"], let text = string(value, "schedule.if_late") {
             if let policy = LatePolicy(rawValue: text) { spec.ifLate = policy } else {
-                error(value, "schedule.if_late: '\(text)' is not one of send_now, skip")
+                error(value, "schedule.if_late: '\(text)' is not one of send_now, skip" + Self.didYouMean(text, from: ["send_now", "skip"], aliases: ["send": "send_now", "now": "send_now", "drop": "skip", "ignore": "skip"]))
             }
         }
         return spec
@@ -257,18 +267,5 @@ extension RuleDecoder {
             if let count, let per, per > 0 { spec.maxSends = .init(count: count, per: per) }
         }
         return spec
-    }
-}
-
-/// IANA zone names, checked against the zone database Foundation uses.
-enum ZoneNames {
-    static let known: Set<String> = Set(TimeZone.knownTimeZoneIdentifiers).union(["UTC"])
-
-    static func isValid(_ name: String) -> Bool { known.contains(name) }
-
-    static func suggest(_ name: String) -> String? {
-        let lower = name.lowercased().replacingOccurrences(of: " ", with: "_")
-        if let exact = known.first(where: { $0.lowercased() == lower }) { return exact }
-        return RuleDecoder.suggest(name, from: known.sorted())
     }
 }

@@ -52,11 +52,63 @@ struct RuleDecoder {
         return result
     }
 
-    static func suggest(_ name: String, from candidates: [String]) -> String? {
-        let scored = candidates.map { ($0, editDistance(name.lowercased(), $0)) }
-        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 3) else { return nil }
-        return best.0
+    /// The candidate a misspelt word most likely meant, or nil: the same word but for case and
+    /// separators (`Send-Now`), a word people write for it (`equals` -> `eq`, `monday` -> `mon`), the
+    /// nearest by edit distance (`skipp` -> `skip`), or a candidate the word starts with (`mondays`).
+    static func suggest(_ name: String, from candidates: [String], aliases: [String: String] = [:]) -> String? {
+        let word = normalizedWord(name)
+        guard !word.isEmpty else { return nil }
+        if let exact = candidates.first(where: { normalizedWord($0) == word }) { return exact }
+        if let alias = aliases[word], candidates.contains(alias) { return alias }
+        let scored = candidates.map { ($0, editDistance(word, normalizedWord($0))) }
+        if let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, word.count / 3) { return best.0 }
+        // A word missing from a compound name: `external_id` -> `external_user_id`.
+        let parts = word.split(separator: "_")
+        if parts.count > 1, let whole = candidates.first(where: { isSubsequence(parts, of: normalizedWord($0).split(separator: "_")) }) {
+            return whole
+        }
+        return candidates.filter { $0.count >= 2 && word.hasPrefix(normalizedWord($0)) }.max { $0.count < $1.count }
     }
+
+    private static func isSubsequence(_ parts: [Substring], of whole: [Substring]) -> Bool {
+        var rest = whole[...]
+        for part in parts {
+            guard let i = rest.firstIndex(of: part) else { return false }
+            rest = rest[(i + 1)...]
+        }
+        return true
+    }
+
+    private static func normalizedWord(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: " ", with: "_")
+    }
+
+    /// "; did you mean 'x'?" or "".
+    static func didYouMean(_ name: String, from candidates: [String], aliases: [String: String] = [:]) -> String {
+        suggest(name, from: candidates, aliases: aliases).map { "; did you mean '\($0)'?" } ?? ""
+    }
+
+    /// Words people write for condition operators.
+    static let operatorAliases: [String: String] = [
+        "=": "eq", "==": "eq", "===": "eq", "is": "eq", "equal": "eq", "equals": "eq", "equal_to": "eq", "eql": "eq",
+        "!=": "ne", "<>": "ne", "neq": "ne", "not": "ne", "is_not": "ne", "not_equal": "ne", "not_equals": "ne", "not_eq": "ne",
+        ">": "gt", "greater": "gt", "greater_than": "gt", "more_than": "gt", "above": "gt",
+        ">=": "gte", "ge": "gte", "greater_than_or_equal": "gte", "greater_or_equal": "gte", "at_least": "gte", "min": "gte",
+        "<": "lt", "less": "lt", "less_than": "lt", "below": "lt",
+        "<=": "lte", "le": "lte", "less_than_or_equal": "lte", "less_or_equal": "lte", "at_most": "lte", "max": "lte",
+        "one_of": "in", "any_of": "in", "within": "in", "nin": "not_in", "not_one_of": "not_in", "none_of": "not_in",
+        "has": "contains", "include": "contains", "includes": "contains", "has_item": "contains",
+        "present": "exists", "defined": "exists", "is_set": "exists",
+        "begins_with": "starts_with", "startswith": "starts_with", "prefix": "starts_with",
+        "endswith": "ends_with", "suffix": "ends_with",
+        "regex": "matches", "regexp": "matches", "match": "matches", "like": "matches", "pattern": "matches",
+    ]
+
+    /// Full weekday names and other spellings for `schedule.on`.
+    static let weekdayAliases: [String: String] = [
+        "monday": "mon", "tuesday": "tue", "tues": "tue", "wednesday": "wed", "thursday": "thu", "thur": "thu", "thurs": "thu",
+        "friday": "fri", "saturday": "sat", "sunday": "sun",
+    ]
 
     static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)

@@ -149,21 +149,64 @@ extension SourceNode {
     }
 
     private static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-        func make(_ problem: String, _ context: YamlError.Context?, _ mark: Mark) -> Diagnostic {
+        func make(_ problem: String, _ context: YamlError.Context?, _ mark: Mark, _ yaml: String) -> Diagnostic {
+            if let (plain, at) = plainWords(problem, context, mark, yaml) {
+                return Diagnostic(severity: .error, file: file, line: at.line, column: at.column, message: plain)
+            }
             var message = "invalid YAML: \(problem)"
             if let context { message += " (\(context.text))" }
             return Diagnostic(severity: .error, file: file, line: mark.line, column: mark.column, message: message)
         }
         switch error {
-        case .scanner(let context, let problem, let mark, _),
-            .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            return make(problem, context, mark)
+        case .scanner(let context, let problem, let mark, let yaml),
+            .parser(let context, let problem, let mark, let yaml),
+            .composer(let context, let problem, let mark, let yaml):
+            return make(problem, context, mark, yaml)
         case .reader(let problem, _, _, _):
             return Diagnostic(severity: .error, file: file, line: 1, column: 1, message: "unreadable file: \(problem)")
         default:
             return Diagnostic(severity: .error, file: file, line: 1, column: 1, message: "invalid YAML: \(error)")
         }
+    }
+}
+
+extension SourceNode {
+    /// libyaml's words for the usual indentation mistakes, said plainly, and where to point; nil for the others.
+    static func plainWords(_ problem: String, _ context: YamlError.Context?, _ mark: Mark, _ yaml: String) -> (String, Mark)? {
+        let sameColumn = "(check that keys at the same level start in the same column)"
+        switch problem {
+        case "mapping values are not allowed in this context":
+            return ("bad indentation: this line is indented further than the keys above it, or a value contains ': ' "
+                + "\(sameColumn.dropLast()); quote a value that contains ': ')", mark)
+        case "did not find expected key":
+            return ("bad indentation: this line does not line up with the keys above it \(sameColumn)", mark)
+        case "did not find expected '-' indicator":
+            return ("bad indentation: this line does not line up with the '- ' items of the list above it "
+                + "(check that the items of one list start in the same column)", mark)
+        case "could not find expected ':'":
+            // libyaml notices on the next line; the key without ':' is where its scan began.
+            return ("a line without ':' in a mapping (each line is 'key: value'); check its indentation and that its quotes are closed",
+                context?.mark ?? mark)
+        case "block sequence entries are not allowed in this context":
+            return ("bad indentation: a '- ' list item cannot follow a key's value on the same line "
+                + "(start the list on the next line, indented under its key)", mark)
+        case "found character that cannot start any token":
+            if character(in: yaml, at: mark) == "\t" {
+                return ("a tab in the indentation: YAML is indented with spaces only", mark)
+            }
+            return ("this character cannot start a YAML value; quote the value (e.g. \"@home\")", mark)
+        default:
+            return nil
+        }
+    }
+
+    /// The character at a 1-based line and column, if any.
+    private static func character(in text: String, at mark: Mark) -> Character? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard mark.line >= 1, mark.line <= lines.count else { return nil }
+        let line = lines[mark.line - 1]
+        guard mark.column >= 1, mark.column <= line.count else { return nil }
+        return line[line.index(line.startIndex, offsetBy: mark.column - 1)]
     }
 }
 

@@ -53,8 +53,8 @@ private struct PlannerRun {
                 record(.zone, "wall clocks read in \(Self.name(zone)), the default zone (the user's zone is unknown)")
             }
         case .named(let name):
-            guard let named = TimeZone(identifier: name) else {
-                return finish(.fail(reason: "unknown time zone \"\(name)\" in the rule's time_zone"), zone: input.defaultZone)
+            guard let named = ZoneName.resolve(name) else {
+                return finish(.fail(reason: "schedule.time_zone: \(ZoneName.problem(name))"), zone: input.defaultZone)
             }
             zone = named
             record(.zone, "wall clocks read in \(name), named by the rule")
@@ -256,7 +256,7 @@ private struct PlannerRun {
     static func date(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 
     /// A zone's name for messages. Foundation reports `TimeZone(identifier: "UTC")` as "GMT"; rules say UTC.
-    static func name(_ zone: TimeZone) -> String { zone.identifier == "GMT" ? "UTC" : zone.identifier }
+    static func name(_ zone: TimeZone) -> String { ZoneName.display(zone) }
 
     static func describe(_ on: Set<Weekday>?) -> String {
         guard let on else { return "any day" }

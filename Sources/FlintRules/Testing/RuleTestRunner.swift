@@ -13,12 +13,12 @@ public enum RuleTestRunner {
     }
 
     public static func run(_ suite: RuleTestSuite, rules: RuleSet, defaultZone: TimeZone, companyZone: TimeZone?, lead: Int = 60) -> [CaseResult] {
-        let zone = suite.defaultZone.flatMap(TimeZone.init(identifier:)) ?? defaultZone
-        let company = suite.companyZone.flatMap(TimeZone.init(identifier:)) ?? companyZone
+        let zone = suite.defaultZone.flatMap(ZoneName.resolve) ?? defaultZone
+        let company = suite.companyZone.flatMap(ZoneName.resolve) ?? companyZone
         return suite.cases.map { c in
             var problems: [String] = []
-            let caseZone = c.defaultZone.flatMap(TimeZone.init(identifier:)) ?? zone
-            let caseCompany = c.companyZone.flatMap(TimeZone.init(identifier:)) ?? company
+            let caseZone = c.defaultZone.flatMap(ZoneName.resolve) ?? zone
+            let caseCompany = c.companyZone.flatMap(ZoneName.resolve) ?? company
             check(c, rules: rules, context: PlanningContext(now: c.now, defaultZone: caseZone, companyZone: caseCompany, lead: lead), problems: &problems)
             return CaseResult(file: suite.file, name: c.name, location: c.location, passed: problems.isEmpty, problems: problems)
         }

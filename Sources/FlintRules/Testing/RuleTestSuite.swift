@@ -61,7 +61,7 @@ public struct RuleTestSuite: Sendable {
         let fileRule = f["rule"].flatMap { d.string($0.value, "rule") }
         for key in ["default_time_zone", "company_time_zone"] {
             if let (_, v) = f[key], let name = d.string(v, key) {
-                if !ZoneNames.isValid(name) { d.error(v, "\(key): '\(name)' is not an IANA time zone") }
+                if !ZoneName.isValid(name) { d.error(v, "\(key): " + ZoneName.problem(name)) }
                 if key == "default_time_zone" { suite.defaultZone = name } else { suite.companyZone = name }
             }
         }
@@ -93,11 +93,11 @@ public struct RuleTestSuite: Sendable {
                 user = profile
             }
             let zone = c["zone"].flatMap { d.string($0.value, "cases[\(i)].zone") }
-            if let zone, !ZoneNames.isValid(zone), let (_, v) = c["zone"] { d.error(v, "cases[\(i)].zone: '\(zone)' is not an IANA time zone") }
+            if let zone, !ZoneName.isValid(zone), let (_, v) = c["zone"] { d.error(v, "cases[\(i)].zone: " + ZoneName.problem(zone)) }
             var caseZones: [String: String] = [:]
             for key in ["default_time_zone", "company_time_zone"] {
                 if let (_, v) = c[key], let name = d.string(v, "cases[\(i)].\(key)") {
-                    if ZoneNames.isValid(name) { caseZones[key] = name } else { d.error(v, "cases[\(i)].\(key): '\(name)' is not an IANA time zone") }
+                    if ZoneName.isValid(name) { caseZones[key] = name } else { d.error(v, "cases[\(i)].\(key): " + ZoneName.problem(name)) }
                 }
             }
             guard let (expectKey, expectNode) = c["expect"] else {
@@ -110,7 +110,11 @@ public struct RuleTestSuite: Sendable {
                 continue
             }
             guard let outcome = Expectation.Outcome(rawValue: outcomeText) else {
-                d.error(outcomeNode, "expect.outcome: '\(outcomeText)' is not one of \(Expectation.Outcome.allCases.map(\.rawValue).joined(separator: ", "))")
+                let names = Expectation.Outcome.allCases.map(\.rawValue)
+                d.error(
+                    outcomeNode,
+                    "expect.outcome: '\(outcomeText)' is not one of \(names.joined(separator: ", "))"
+                        + RuleDecoder.didYouMean(outcomeText, from: names, aliases: ["sent": "send", "planned": "send", "pending": "send", "skip": "skipped", "fail": "failed", "none": "no_rule"]))
                 continue
             }
             var expectation = Expectation(rule: e["rule"].flatMap { d.string($0.value, "expect.rule") } ?? fileRule, outcome: outcome)

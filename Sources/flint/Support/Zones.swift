@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlintRules
 import Foundation
 
 /// Time-zone options shared by commands that plan sends.
@@ -11,14 +12,15 @@ struct ZoneOptions: ParsableArguments {
 
     func zones() throws -> (default: TimeZone, company: TimeZone?) {
         let env = ProcessInfo.processInfo.environment
-        let defaultName = defaultZone ?? env["FLINT_DEFAULT_TIME_ZONE"] ?? "UTC"
-        guard let d = TimeZone(identifier: defaultName) else {
-            throw ValidationError("default zone '\(defaultName)' is not an IANA time zone (e.g. Europe/Paris)")
+        let (defaultName, defaultOrigin) = defaultZone.map { ($0, "--default-zone") }
+            ?? env["FLINT_DEFAULT_TIME_ZONE"].map { ($0, "FLINT_DEFAULT_TIME_ZONE") } ?? ("UTC", "default zone")
+        guard let d = ZoneName.resolve(defaultName) else {
+            throw ValidationError("\(defaultOrigin): \(ZoneName.problem(defaultName))")
         }
         var company: TimeZone?
-        if let name = companyZone ?? env["BRAZE_COMPANY_TIME_ZONE"] {
-            guard let c = TimeZone(identifier: name) else {
-                throw ValidationError("company zone '\(name)' is not an IANA time zone (e.g. America/New_York)")
+        if let (name, origin) = companyZone.map({ ($0, "--company-zone") }) ?? env["BRAZE_COMPANY_TIME_ZONE"].map({ ($0, "BRAZE_COMPANY_TIME_ZONE") }) {
+            guard let c = ZoneName.resolve(name) else {
+                throw ValidationError("\(origin): \(ZoneName.problem(name))")
             }
             company = c
         }
