@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v5-health", "v6-rejected-origin"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -18,6 +18,9 @@ enum Migrations {
         }
         migrator.registerMigration("v3-plugins") { db in
             try db.execute(sql: v3Plugins)
+        }
+        migrator.registerMigration("v4-zones") { db in
+            try db.execute(sql: v4Zones)
         }
         migrator.registerMigration("v5-health") { db in
             try db.execute(sql: v5Health)
@@ -176,6 +179,17 @@ enum Migrations {
             started_at REAL,
             next_start_at REAL,
             updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        """
+
+    /// Zone names that are not in the tz database, counted per run that ignored one (an event's
+    /// `context.timezone`, a zone learned from identify calls): `flint status` shows them.
+    private static let v4Zones = """
+        CREATE TABLE unknown_zones (
+            zone TEXT PRIMARY KEY,
+            runs INTEGER NOT NULL,
+            last_seen REAL NOT NULL,
+            last_user TEXT
         ) WITHOUT ROWID;
         """
 

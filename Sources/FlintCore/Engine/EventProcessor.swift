@@ -26,9 +26,7 @@ struct EventProcessor {
                 for (k, v) in traits { merged[k] = v }
                 updated.traits = .object(merged)
             }
-            if let zone = event.contextTimeZone, TimeZone(identifier: zone) != nil {
-                updated.timeZone = zone
-            }
+            if let zone = Self.learnedZone(from: event, current: updated.timeZone) { updated.timeZone = zone }
             if updated != profile { try transaction.saveProfile(updated, for: userKey, at: now) }
             profile = updated
             return
@@ -68,7 +66,21 @@ struct EventProcessor {
             let decision = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
             let status = try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
             tally[status, default: 0] += 1
+            // Each run that noted a zone outside the tz database counts it (flint status).
+            for zone in prepared.unknownZones { try transaction.noteUnknownZone(zone, user: userKey, at: now) }
         }
+    }
+
+    /// The zone an identify call teaches the profile (docs/architecture.md, "Time zones"): the first
+    /// tz name among its `context.timezone`, `traits.time_zone` (Braze's attribute name) and
+    /// `traits.timezone`. A name outside the tz database is ignored when the profile already has a
+    /// good zone; otherwise it is kept, so the runs that read it say why the default zone applied.
+    static func learnedZone(from event: Event, current: String?) -> String? {
+        let given = [event.contextTimeZone, event.traits["time_zone"]?.stringValue, event.traits["timezone"]?.stringValue]
+            .compactMap { $0 }.filter { !$0.isEmpty }
+        if let good = given.first(where: ZoneName.isValid) { return good }
+        guard let bad = given.first, bad != current else { return nil }
+        return current.map(ZoneName.isValid) == true ? nil : bad
     }
 
     private func record(_ decision: Decision, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction) throws -> RunStatus {

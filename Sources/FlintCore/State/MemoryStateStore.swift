@@ -11,6 +11,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var eventsById: [String: Int] = [:]
         var rejected: [RejectedRecord] = []
         var profiles: [String: UserProfile] = [:]
+        var unknownZones: [String: UnknownZoneCount] = [:]
         var ruleVersions: [String: RuleVersionRecord] = [:]
         var oncePer: [String: (time: Date, run: Int64)] = [:]
         var runs: [Int64: RunRecord] = [:]
@@ -89,6 +90,14 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws {
             state.profiles[userKey] = profile
+        }
+
+        mutating func noteUnknownZone(_ zone: String, user: String, at: Date) throws {
+            var count = state.unknownZones[zone] ?? UnknownZoneCount(zone: zone, runs: 0, lastSeen: at, lastUser: user)
+            count.runs += 1
+            count.lastSeen = at
+            count.lastUser = user
+            state.unknownZones[zone] = count
         }
 
         mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
@@ -301,6 +310,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func pluginStatuses() async throws -> [PluginStatus] {
         state.withLock { $0.plugins }
+    }
+
+    public func unknownZones() async throws -> [UnknownZoneCount] {
+        state.withLock { $0.unknownZones.values.sorted { ($0.runs, $1.zone) > ($1.runs, $0.zone) } }
     }
 
     public func serveHeartbeat() async throws -> ServeHeartbeat? {

@@ -20,6 +20,8 @@ public protocol StateTransaction: DispatchTransaction {
 
     func profile(for userKey: String) throws -> UserProfile?
     mutating func saveProfile(_ profile: UserProfile, for userKey: String, at: Date) throws
+    /// Counts one run that ignored `zone` because it is not in the tz database (`unknownZones()`).
+    mutating func noteUnknownZone(_ zone: String, user: String, at: Date) throws
 
     /// Records a rule version if it is new.
     mutating func recordRuleVersion(_ version: RuleVersionRecord) throws
@@ -261,6 +263,8 @@ public protocol LedgerReader: Sendable {
     func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord?
     /// The plugin statuses `flint serve` last saved, in its order.
     func pluginStatuses() async throws -> [PluginStatus]
+    /// Zone names runs ignored because they are not in the tz database, most runs first.
+    func unknownZones() async throws -> [UnknownZoneCount]
     /// What `flint serve` last said about itself; nil when it never ran on this store.
     func serveHeartbeat() async throws -> ServeHeartbeat?
     /// The outbox rows of these runs (those that have one), by run id: `flint why` names the id
