@@ -36,13 +36,51 @@ extension SQLiteStateStore {
                 conditions.append("created_at >= ?")
                 arguments += [since.timeIntervalSince1970]
             }
+            let order = try Self.page(
+                db, table: "runs", time: "created_at", id: "id", before: query.before, after: query.after, conditions: &conditions,
+                arguments: &arguments)
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [max(0, query.limit)]
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(Self.runColumns) FROM runs \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ?",
+                db, sql: "SELECT \(Self.runColumns) FROM runs \(whereClause) ORDER BY \(order) LIMIT ?",
                 arguments: arguments)
-            return try rows.map { try Self.runRecord($0, path: path) }
+            let runs = try rows.map { try Self.runRecord($0, path: path) }
+            return order.hasSuffix("ASC") ? runs.reversed() : runs
         }
+    }
+
+    /// Keyset paging over a listing sorted newest first by (time, id): adds the conditions for rows
+    /// older than `before` and newer than `after` (each an id of the same table), and returns the
+    /// ORDER BY clause: descending, or ascending (nearest the cursor first; the caller reverses) for
+    /// `after` alone. The cursor's time is read first and bound as a constant, so the time index
+    /// bounds the walk (`time <= t AND (time < t OR id < i)`). A cursor that is gone (pruned)
+    /// compares by id alone.
+    static func page(
+        _ db: Database, table: String, time: String, id: String, before: Int64?, after: Int64?, conditions: inout [String],
+        arguments: inout StatementArguments
+    ) throws -> String {
+        func cursorTime(_ value: Int64) throws -> Double? {
+            try Double.fetchOne(db, sql: "SELECT \(time) FROM \(table) WHERE \(id) = ?", arguments: [value])
+        }
+        if let before {
+            if let t = try cursorTime(before) {
+                conditions.append("\(time) <= ? AND (\(time) < ? OR \(id) < ?)")
+                arguments += [t, t, before]
+            } else {
+                conditions.append("\(id) < ?")
+                arguments += [before]
+            }
+        }
+        if let after {
+            if let t = try cursorTime(after) {
+                conditions.append("\(time) >= ? AND (\(time) > ? OR \(id) > ?)")
+                arguments += [t, t, after]
+            } else {
+                conditions.append("\(id) > ?")
+                arguments += [after]
+            }
+        }
+        return before == nil && after != nil ? "\(time) ASC, \(id) ASC" : "\(time) DESC, \(id) DESC"
     }
 
     public func run(id: Int64) async throws -> RunRecord? {
@@ -70,12 +108,16 @@ extension SQLiteStateStore {
                 conditions.append("received_at >= ?")
                 arguments += [since.timeIntervalSince1970]
             }
+            let order = try Self.page(
+                db, table: "events", time: "received_at", id: "seq", before: query.before, after: query.after, conditions: &conditions,
+                arguments: &arguments)
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [max(0, query.limit)]
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(Self.eventColumns) FROM events \(whereClause) ORDER BY received_at DESC, seq DESC LIMIT ?",
+                db, sql: "SELECT \(Self.eventColumns) FROM events \(whereClause) ORDER BY \(order) LIMIT ?",
                 arguments: arguments)
-            return try rows.map { try Self.eventRecord($0, path: path) }
+            let events = try rows.map { try Self.eventRecord($0, path: path) }
+            return order.hasSuffix("ASC") ? events.reversed() : events
         }
     }
 
@@ -97,13 +139,19 @@ extension SQLiteStateStore {
         return try await read { db in
             var sql = "SELECT id, received_at, source, batch_index, errors, body, origin FROM rejected_events"
             var arguments = StatementArguments()
+            var conditions: [String] = []
             if let since = query.since {
-                sql += " WHERE received_at >= ?"
+                conditions.append("received_at >= ?")
                 arguments += [since.timeIntervalSince1970]
             }
-            sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
+            let order = try Self.page(
+                db, table: "rejected_events", time: "received_at", id: "id", before: query.before, after: query.after,
+                conditions: &conditions, arguments: &arguments)
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += " ORDER BY \(order) LIMIT ?"
             arguments += [max(0, query.limit)]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            return try (order.hasSuffix("ASC") ? Array(rows.reversed()) : rows).map { row in
                 let id: Int64 = row[0]
                 let errorsText: String = row[4]
                 guard let errors = try SQLiteStateStore.parseJSON(errorsText).arrayValue?.compactMap(\.stringValue) else {

@@ -44,11 +44,27 @@ extension SQLiteTransaction {
         try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?", arguments: [id]).map(outboxItem)
     }
 
-    func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem] {
-        let filter = states.isEmpty ? "" : "WHERE o.state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
-        return try Row.fetchAll(
-            db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) \(filter) ORDER BY o.id DESC LIMIT ?", arguments: [limit]
+    /// Newest first by id; with `after` alone, the rows just newer than it (walked upwards, then reversed).
+    func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem] {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if !states.isEmpty { conditions.append("o.state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))") }
+        if let before {
+            conditions.append("o.id < ?")
+            arguments += [before]
+        }
+        if let after {
+            conditions.append("o.id > ?")
+            arguments += [after]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let upwards = before == nil && after != nil
+        arguments += [max(0, limit)]
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) \(filter) ORDER BY o.id \(upwards ? "ASC" : "DESC") LIMIT ?",
+            arguments: arguments
         ).map(outboxItem)
+        return upwards ? rows.reversed() : rows
     }
 
     mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws {

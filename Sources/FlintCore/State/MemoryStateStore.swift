@@ -163,8 +163,11 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         func outbox(id: Int64) throws -> OutboxItem? { state.outbox[id].map(item) }
 
-        func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem] {
-            state.outbox.values.filter { states.isEmpty || states.contains($0.state) }.sorted { $0.id > $1.id }.prefix(limit).map(item)
+        func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem] {
+            let kept = state.outbox.values
+                .filter { (states.isEmpty || states.contains($0.state)) && $0.id < (before ?? .max) && $0.id > (after ?? .min) }
+                .sorted { $0.id > $1.id }
+            return (before == nil && after != nil ? Array(kept.suffix(max(0, limit))) : Array(kept.prefix(max(0, limit)))).map(item)
         }
 
         mutating func setOutbox(id: Int64, state newState: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws {
@@ -248,29 +251,54 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func runs(_ query: RunQuery) async throws -> [RunRecord] {
         state.withLock { s in
-            Array(
+            Self.page(
                 s.runs.values
                     .filter { r in
                         (query.rule == nil || r.ruleId == query.rule) && (query.status == nil || r.status == query.status)
                             && (query.user == nil || r.user == query.user) && (query.event == nil || r.eventId == query.event)
                             && (query.since == nil || r.createdAt >= query.since!)
                     }
-                    .sorted { $0.id > $1.id }
-                    .prefix(query.limit))
+                    .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) },
+                key: { ($0.createdAt, $0.id) }, cursor: { s.runs[$0].map { ($0.createdAt, $0.id) } },
+                before: query.before, after: query.after, limit: query.limit)
         }
+    }
+
+    /// One page of a listing sorted newest first by (time, id): the `limit` rows nearest to the
+    /// cursor (`before`: older than it, `after`: newer than it), newest first. A cursor that is gone
+    /// (pruned) compares by id alone.
+    static func page<T>(
+        _ sorted: [T], key: (T) -> (Date, Int64), cursor: (Int64) -> (Date, Int64)?, before: Int64?, after: Int64?, limit: Int
+    ) -> [T] {
+        func older(_ item: T, than id: Int64) -> Bool {
+            guard let c = cursor(id) else { return key(item).1 < id }
+            return key(item) < c
+        }
+        func newer(_ item: T, than id: Int64) -> Bool {
+            guard let c = cursor(id) else { return key(item).1 > id }
+            return key(item) > c
+        }
+        let kept = sorted.filter { item in
+            (before.map { older(item, than: $0) } ?? true) && (after.map { newer(item, than: $0) } ?? true)
+        }
+        let n = max(0, limit)
+        if before == nil, after != nil { return Array(kept.suffix(n)) }
+        return Array(kept.prefix(n))
     }
 
     public func run(id: Int64) async throws -> RunRecord? { state.withLock { $0.runs[id] } }
 
     public func events(_ query: EventQuery) async throws -> [EventRecord] {
         state.withLock { s in
-            Array(
-                s.events.reversed()
+            Self.page(
+                s.events
                     .filter { e in
                         (query.name == nil || e.name == query.name) && (query.user == nil || e.userKey == query.user)
                             && (query.since == nil || e.receivedAt >= query.since!)
                     }
-                    .prefix(query.limit))
+                    .sorted { ($0.receivedAt, $0.seq) > ($1.receivedAt, $1.seq) },
+                key: { ($0.receivedAt, $0.seq) }, cursor: { seq in s.events.first { $0.seq == seq }.map { ($0.receivedAt, $0.seq) } },
+                before: query.before, after: query.after, limit: query.limit)
         }
     }
 
@@ -284,7 +312,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
     public func rejected(_ query: EventQuery) async throws -> [RejectedRecord] {
         state.withLock { s in
-            Array(s.rejected.reversed().filter { query.since == nil || $0.receivedAt >= query.since! }.prefix(query.limit))
+            Self.page(
+                s.rejected.filter { query.since == nil || $0.receivedAt >= query.since! }.sorted { ($0.receivedAt, $0.id) > ($1.receivedAt, $1.id) },
+                key: { ($0.receivedAt, $0.id) }, cursor: { id in s.rejected.first { $0.id == id }.map { ($0.receivedAt, $0.id) } },
+                before: query.before, after: query.after, limit: query.limit)
         }
     }
 

@@ -124,7 +124,9 @@ public protocol DispatchTransaction {
     /// Pending rows whose retry is due (or that never failed), oldest first.
     func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem]
     func outbox(id: Int64) throws -> OutboxItem?
-    func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem]
+    /// Rows in these states (all when empty), newest first; paging: `before`/`after` an outbox id,
+    /// the `limit` rows nearest to it.
+    func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem]
     mutating func setOutbox(id: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, body: JSONValue?, at: Date) throws
     func run(id: Int64) throws -> RunRecord?
     /// A run's status alone (cheaper than the whole record).
@@ -136,4 +138,10 @@ public protocol DispatchTransaction {
     mutating func insertCancellation(_ cancellation: Cancellation, at: Date) throws
     func dueCancellations(now: Date, limit: Int) throws -> [Cancellation]
     mutating func setCancellation(runId: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
+}
+
+extension DispatchTransaction {
+    public func outbox(states: [OutboxState], limit: Int) throws -> [OutboxItem] {
+        try outbox(states: states, limit: limit, before: nil, after: nil)
+    }
 }

@@ -78,14 +78,25 @@ public struct RunQuery: Sendable, Hashable {
     public var since: Date?
     /// At most this many, newest first.
     public var limit: Int
+    /// Paging: only runs listed after this run id (older ones: created earlier, or at the same
+    /// instant with a smaller id); the `limit` nearest to it.
+    public var before: Int64?
+    /// Paging: only runs listed before this run id (newer ones); the `limit` nearest to it, still
+    /// returned newest first. `flint runs --follow` polls with it.
+    public var after: Int64?
 
-    public init(rule: String? = nil, status: RunStatus? = nil, user: String? = nil, event: String? = nil, since: Date? = nil, limit: Int = 50) {
+    public init(
+        rule: String? = nil, status: RunStatus? = nil, user: String? = nil, event: String? = nil, since: Date? = nil, limit: Int = 50,
+        before: Int64? = nil, after: Int64? = nil
+    ) {
         self.rule = rule
         self.status = status
         self.user = user
         self.event = event
         self.since = since
         self.limit = limit
+        self.before = before
+        self.after = after
     }
 }
 
@@ -95,12 +106,19 @@ public struct EventQuery: Sendable, Hashable {
     public var user: String?
     public var since: Date?
     public var limit: Int
+    /// Paging: only events listed after this one (older: received earlier, or at the same instant
+    /// with a smaller seq); for rejected input, a rejected row's id.
+    public var before: Int64?
+    /// Paging: only events listed before this one (newer); the `limit` nearest to it, newest first.
+    public var after: Int64?
 
-    public init(name: String? = nil, user: String? = nil, since: Date? = nil, limit: Int = 50) {
+    public init(name: String? = nil, user: String? = nil, since: Date? = nil, limit: Int = 50, before: Int64? = nil, after: Int64? = nil) {
         self.name = name
         self.user = user
         self.since = since
         self.limit = limit
+        self.before = before
+        self.after = after
     }
 }
 
