@@ -4,6 +4,12 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Flint's own speed (use a release build: swift run -c release flint bench).",
+        discussion: """
+            Examples:
+              swift run -c release flint bench rules
+              swift run -c release flint bench ingest --events 200000
+              swift run -c release flint bench dispatch --sends 5000
+            """,
         subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self]
     )
 }

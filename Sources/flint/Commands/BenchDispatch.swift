@@ -15,7 +15,12 @@ import Synchronization
 /// be coalesced, at a steady rate.
 struct BenchDispatch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dispatch", abstract: "Dispatch throughput, recipients per request, and event-to-Braze-call latency, against the sandbox.")
+        commandName: "dispatch", abstract: "Dispatch throughput, recipients per request, and event-to-Braze-call latency, against the sandbox.",
+        discussion: """
+            Examples:
+              flint bench dispatch
+              flint bench dispatch --sends 5000 --rate 500 --seconds 5
+            """)
 
     @Option(help: "Coalescable sends (same campaign, same local 10:00).") var sends = 20_000
     @Option(help: "Non-coalesced events per second for the latency run.") var rate = 1000

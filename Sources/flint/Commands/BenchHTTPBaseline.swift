@@ -7,7 +7,12 @@ import Logging
 /// the ceiling `scripts/bench-http.sh` compares `flint serve` with.
 struct BenchHTTPBaseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "http-baseline", abstract: "A bare HTTP endpoint that decodes JSON and answers 202 (the comparison point for flint serve).")
+        commandName: "http-baseline", abstract: "A bare HTTP endpoint that decodes JSON and answers 202 (the comparison point for flint serve).",
+        discussion: """
+            Examples:
+              flint bench http-baseline
+              flint bench http-baseline --listen 127.0.0.1:9000
+            """)
 
     @Option(help: "host:port") var listen = "127.0.0.1:18091"
 

@@ -10,7 +10,13 @@ import Foundation
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Events per second through decode, dedupe, match, plan and commit into a SQLite file."
+        abstract: "Events per second through decode, dedupe, match, plan and commit into a SQLite file.",
+        discussion: """
+            Examples:
+              flint bench ingest
+              flint bench ingest --events 200000 --single 0
+              flint bench ingest --submitters 8 --batch 500 --directory /tmp
+            """
     )
 
     @Option(help: "Events committed in groups.") var events = 1_000_000

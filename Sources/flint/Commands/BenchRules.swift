@@ -8,7 +8,12 @@ import Foundation
 struct BenchRules: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "Events per second through match + plan for many rules, against decoding the same events' JSON."
+        abstract: "Events per second through match + plan for many rules, against decoding the same events' JSON.",
+        discussion: """
+            Examples:
+              flint bench rules
+              flint bench rules --rules 1000 --events 20000 --rounds 3
+            """
     )
 
     @Option(help: "How many rules.") var rules = 10_000

@@ -7,25 +7,41 @@ import Foundation
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "List accepted (or rejected) events.",
+        discussion: """
+            Examples:
+              flint events --since 2h
+              flint events --before 90210
+              flint events show m-123
+            """,
         subcommands: [EventsList.self, EventsShow.self], defaultSubcommand: EventsList.self)
 }
 
 struct EventsList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List events, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List events, newest first.",
+        discussion: """
+            Examples:
+              flint events --name "Cart Abandoned" --since 2h
+              flint events --user u-42 --zone Europe/Paris
+              flint events --before 90210
+              flint events --rejected
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "Only this event name.") var name: String?
     @Option(help: "Only this user.") var user: String?
     @Option(help: "Only events received in this period (2h, 7d) or since an ISO 8601 time.") var since: String?
-    @Option(help: "At most this many.") var limit = 50
+    @OptionGroup var listing: ListingOptions
     @Flag(help: "List rejected input instead, with the reasons.") var rejected = false
-    @Flag(help: "Print a JSON array.") var json = false
+
+    var json: Bool { listing.json }
+    var limit: Int { listing.limit }
 
     func validate() throws { _ = try parseSince(since) }
 
     func run() async throws {
         let ledger = try StoreAccess.openForReading(try global.configuration())
-        let query = EventQuery(name: name, user: user, since: try parseSince(since), limit: limit)
+        let query = EventQuery(name: name, user: user, since: try parseSince(since), limit: limit, before: listing.before, after: listing.after)
         if rejected {
             let items = try await ledger.rejected(query)
             if json {
@@ -42,15 +58,26 @@ struct EventsList: AsyncParsableCommand {
             }
             return
         }
-        let events = try await ledger.events(query)
+        let page = try await Page.load(listing, id: \.seq) { limit, before, after in
+            var q = query
+            (q.limit, q.before, q.after) = (limit, before, after)
+            return try await ledger.events(q)
+        }
+        let events = page.rows
+        let zone = try listing.displayZone()
+        let wide = listing.wide
         if json {
             Terminal.out(JSONValue.array(events.map(\.json)).prettyJSON())
         } else if events.isEmpty {
-            Terminal.out("no events match")
+            Terminal.out(listing.before != nil || listing.after != nil ? "no events on this page" : "no events match")
         } else {
             Terminal.out(Terminal.table(
-                events.map { [String($0.seq), Format.time($0.receivedAt), Format.truncate($0.messageId, 24), $0.type == .identify ? "(identify)" : Format.truncate($0.name ?? "", 24), Format.truncate($0.userKey, 14), $0.source] },
-                header: ["SEQ", "RECEIVED (UTC)", "ID", "EVENT", "USER", "SOURCE"]))
+                events.map {
+                    [String($0.seq), Format.time($0.receivedAt, zone: zone), Format.cell($0.messageId, 24, wide: wide),
+                     $0.type == .identify ? "(identify)" : Format.cell($0.name ?? "", 24, wide: wide), Format.cell($0.userKey, 14, wide: wide), $0.source]
+                },
+                header: ["SEQ", listing.header("RECEIVED"), "ID", "EVENT", "USER", "SOURCE"]))
+            if let line = page.cutOffLine(id: \.seq) { Terminal.out(listing.palette.dim(line)) }
         }
     }
 }

@@ -12,7 +12,15 @@ struct IngestCommand: AsyncParsableCommand {
             Each FILE holds one event, a JSON array of events, or NDJSON (an event a line). Events without \
             a messageId get one derived from the file's content and the line, so ingesting the same file \
             twice never duplicates. The sends it plans wait in the outbox for flint serve to dispatch. \
-            Exits 1 when any event was rejected (the valid ones are committed).
+            Exits 1 when any event was rejected (the valid ones are committed). When stderr is a \
+            terminal, a progress bar shows the events done, events/s and the time left (from the share \
+            of the file read); it stays quiet otherwise, and with --progress.
+
+            Examples:
+              flint ingest events.ndjson
+              flint ingest backfill/*.json --batch 5000
+              cat events.ndjson | flint ingest -
+              flint ingest big.ndjson --progress --json
             """
     )
 
@@ -36,7 +44,7 @@ struct IngestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try global.configuration()
-        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "nothing was ingested")
+        let loaded = try RuleDirectory.loadValid(config.rules, refusing: "nothing was ingested", given: .configured(command: "flint ingest"))
         let store = try StoreAccess.openForWriting(config)
         _ = try await store.prune(config.retention, now: Date())
         let engine = Engine(store: store, ruleBook: RuleBook(), settings: config.engineSettings)
@@ -47,21 +55,28 @@ struct IngestCommand: AsyncParsableCommand {
         for path in files {
             var accepted = 0, duplicates = 0
             var rejected: [SubmitReceipt.Rejected] = []
+            let position = EventFile.ReadPosition()
+            let size = path == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+            let bar = progress ? nil : ProgressBar.onTerminal(label: path == "-" ? "stdin" : path, totalBytes: size)
+            defer { bar?.finish() }
             do {
                 // Commit in slices: a large backfill neither holds one huge transaction nor all its
                 // memory, and a stream (NDJSON on standard input) is committed as it arrives.
-                try await EventFile.forEachSlice(path, size: batch) { slice, start in
+                try await EventFile.forEachSlice(path, size: batch, position: position) { slice, start in
                     let receipt = try await engine.submit(slice, source: "ingest")
                     accepted += receipt.accepted
                     duplicates += receipt.duplicates
                     rejected += receipt.rejected.map { SubmitReceipt.Rejected(index: $0.index + start, errors: $0.errors) }
                     if progress { Terminal.out("committed \(path) \(start)-\(start + slice.count - 1)", flush: true) }
+                    bar?.update(events: start + slice.count, bytesRead: position.bytes)
                 }
             } catch let error as EventFile.ReadError {
+                bar?.finish()
                 Terminal.err("error: \(error)")
                 anyRejected = true
                 continue
             }
+            bar?.finish()
             anyRejected = anyRejected || !rejected.isEmpty
             if json {
                 summaries.append([
@@ -91,11 +106,16 @@ enum EventFile {
         var description: String
     }
 
+    /// How far into the file the events handed over so far reach, in bytes (for the progress bar).
+    final class ReadPosition {
+        var bytes: Int64 = 0
+    }
+
     /// Reads a file (or standard input, `-`) and hands its events to `body` in slices of `size`,
     /// with the position of each slice's first event. NDJSON (`.ndjson`, `.jsonl`, standard input) is
     /// read as it arrives; a `.json` file holds one event or an array.
     static func forEachSlice(
-        _ path: String, size: Int, _ body: ([IncomingEvent], Int) async throws -> Void
+        _ path: String, size: Int, position: ReadPosition = ReadPosition(), _ body: ([IncomingEvent], Int) async throws -> Void
     ) async throws {
         let handle: FileHandle
         if path == "-" {
@@ -114,13 +134,14 @@ enum EventFile {
                 var start = 0
                 while start < items.count {
                     let end = min(start + size, items.count)
+                    position.bytes = Int64(bytes.count) * Int64(end) / Int64(items.count)
                     try await body((start..<end).map { IncomingEvent(value: items[$0], fallbackMessageId: "file:\(hash):\($0)") }, start)
                     start = end
                 }
                 return
             }
             // Not one JSON text: read it as NDJSON below.
-            try await lines(of: bytes, hash: hash, size: size, body)
+            try await lines(of: bytes, hash: hash, size: size, position: position, body)
             return
         }
         // Streaming NDJSON. A file's events without messageId get ids from its content hash (read in a
@@ -135,6 +156,7 @@ enum EventFile {
         var slice: [IncomingEvent] = []
         var line = 0
         var sliceStart = 0
+        var consumed: Int64 = 0
         func take(_ bytes: ArraySlice<UInt8>) {
             line += 1
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
@@ -147,7 +169,9 @@ enum EventFile {
             while let newline = buffer.firstIndex(of: 10) {
                 take(buffer[..<newline])
                 buffer.removeSubrange(...newline)
+                consumed += Int64(newline + 1)
                 if slice.count >= size {
+                    position.bytes = consumed
                     try await body(slice, sliceStart)
                     sliceStart += slice.count
                     slice.removeAll(keepingCapacity: true)
@@ -155,10 +179,13 @@ enum EventFile {
             }
         }
         if !buffer.isEmpty { take(buffer[...]) }
+        position.bytes = consumed + Int64(buffer.count)
         if !slice.isEmpty { try await body(slice, sliceStart) }
     }
 
-    private static func lines(of bytes: [UInt8], hash: String, size: Int, _ body: ([IncomingEvent], Int) async throws -> Void) async throws {
+    private static func lines(
+        of bytes: [UInt8], hash: String, size: Int, position: ReadPosition, _ body: ([IncomingEvent], Int) async throws -> Void
+    ) async throws {
         var items: [IncomingEvent] = []
         for (line, result) in JSONParser.parseLines(bytes) {
             switch result {
@@ -170,6 +197,7 @@ enum EventFile {
         var start = 0
         while start < items.count {
             let end = min(start + size, items.count)
+            position.bytes = Int64(bytes.count) * Int64(end) / Int64(items.count)
             try await body(Array(items[start..<end]), start)
             start = end
         }

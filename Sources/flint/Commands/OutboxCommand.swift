@@ -7,19 +7,32 @@ import Foundation
 struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox", abstract: "The sends waiting, given up (dead) or with an unknown outcome; resend them deliberately.",
+        discussion: """
+            Examples:
+              flint outbox
+              flint outbox --dead
+              flint outbox retry 42
+            """,
         subcommands: [OutboxList.self, OutboxRetry.self], defaultSubcommand: OutboxList.self)
 }
 
 struct OutboxList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List outbox rows, newest first (default: pending, dead and unknown).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List outbox rows, newest first (default: pending, dead and unknown).",
+        discussion: """
+            Examples:
+              flint outbox
+              flint outbox --dead --wide
+              flint outbox --all --before 5000
+              flint outbox --unknown --json
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Waiting to be sent (or retried).") var pending = false
     @Flag(help: "Given up after the configured attempts, or refused.") var dead = false
     @Flag(help: "Sent, outcome unknown: never resent automatically.") var unknown = false
     @Flag(help: "Every state, sent ones included.") var all = false
-    @Option(help: "At most this many.") var limit = 100
-    @Flag(help: "Print a JSON array.") var json = false
+    @OptionGroup var listing: ListingOptions
 
     func run() async throws {
         let config = try global.configuration()
@@ -30,16 +43,27 @@ struct OutboxList: AsyncParsableCommand {
         if unknown { states.append(.unknown) }
         if states.isEmpty && !all { states = [.pending, .sending, .dead, .unknown] }
         let wanted = states
-        let limit = self.limit
-        let items = try await store.write { t in try t.outbox(states: wanted, limit: limit) }
-        if json {
+        let zone = try listing.displayZone()
+        let palette = listing.palette
+        let wide = listing.wide
+        let page = try await Page.load(listing, id: \.id) { limit, before, after in
+            try await store.write { t in try t.outbox(states: wanted, limit: limit, before: before, after: after) }
+        }
+        let items = page.rows
+        if listing.json {
             Terminal.out(JSONValue.array(items.map(\.json)).prettyJSON())
         } else if items.isEmpty {
-            Terminal.out("the outbox has nothing in " + (all ? "any state" : wanted.map(\.rawValue).joined(separator: ", ")))
+            Terminal.out("the outbox has nothing in " + (all ? "any state" : wanted.map(\.rawValue).joined(separator: ", "))
+                + (listing.before != nil || listing.after != nil ? " on this page" : ""))
         } else {
             Terminal.out(Terminal.table(
-                items.map { [String($0.id), String($0.runId), Format.truncate($0.ruleId, 18), $0.state.rawValue, String($0.attempts), $0.nextAttemptAt.map(Format.time) ?? "-", Format.truncate($0.lastError ?? "", 40)] },
-                header: ["ID", "RUN", "RULE", "STATE", "ATTEMPTS", "NEXT (UTC)", "LAST ERROR"]))
+                items.map {
+                    [String($0.id), String($0.runId), Format.cell($0.ruleId, 18, wide: wide), palette.status($0.state.rawValue), String($0.attempts),
+                     SendTime(sendAt: $0.sendAt, schedule: $0.schedule).cell(zone: zone), Format.time($0.nextAttemptAt, zone: zone),
+                     Format.cell($0.lastError ?? "", 40, wide: wide)]
+                },
+                header: ["ID", "RUN", "RULE", "STATE", "ATTEMPTS", listing.header("SEND AT"), listing.header("NEXT"), "LAST ERROR"]))
+            if let line = page.cutOffLine(id: \.id) { Terminal.out(palette.dim(line)) }
             if items.contains(where: { $0.state == .unknown }) {
                 Terminal.out("unknown: Braze may or may not have created these; check, then `flint outbox retry ID` to send one again")
             }
@@ -49,7 +73,12 @@ struct OutboxList: AsyncParsableCommand {
 
 struct OutboxRetry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "retry", abstract: "Send an unknown or dead row again, deliberately (flint serve sends it).")
+        commandName: "retry", abstract: "Send an unknown or dead row again, deliberately (flint serve sends it).",
+        discussion: """
+            Examples:
+              flint outbox retry 42
+              flint outbox retry --dead
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The outbox row's id (flint outbox).") var id: Int64?
@@ -91,16 +120,32 @@ struct OutboxRetry: AsyncParsableCommand {
 struct SchedulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedules", abstract: "Braze schedules Flint created (scheduled runs); cancel one.",
+        discussion: """
+            Examples:
+              flint schedules
+              flint schedules --status unknown --zone Europe/Paris
+              flint schedules cancel 1234
+            """,
         subcommands: [SchedulesList.self, SchedulesCancel.self], defaultSubcommand: SchedulesList.self)
 }
 
 struct SchedulesList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List schedules, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List schedules, newest first.",
+        discussion: """
+            MODE says how Braze reads the time: utc (an instant), local (in_local_time: the wall clock \
+            in each user's zone) or optimal (at_optimal_time: the date; Braze picks the hour).
+
+            Examples:
+              flint schedules
+              flint schedules --status unknown
+              flint schedules --zone America/New_York --wide
+              flint schedules cancel 1234
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "scheduled (default), cancelled, unknown or pending.") var status = "scheduled"
-    @Option(help: "At most this many.") var limit = 100
-    @Flag(help: "Print a JSON array.") var json = false
+    @OptionGroup var listing: ListingOptions
 
     func validate() throws {
         guard let s = RunStatus(rawValue: status), [.scheduled, .cancelled, .unknown, .pending].contains(s) else {
@@ -110,22 +155,38 @@ struct SchedulesList: AsyncParsableCommand {
 
     func run() async throws {
         let ledger = try StoreAccess.openForReading(try global.configuration())
-        let runs = try await ledger.runs(RunQuery(status: RunStatus(rawValue: status), limit: limit))
-        if json {
+        let zone = try listing.displayZone()
+        let wide = listing.wide
+        let status = RunStatus(rawValue: self.status)
+        let page = try await Page.load(listing, id: \.id) { limit, before, after in
+            try await ledger.runs(RunQuery(status: status, limit: limit, before: before, after: after))
+        }
+        let runs = page.rows
+        if listing.json {
             Terminal.out(JSONValue.array(runs.map(\.json)).prettyJSON())
         } else if runs.isEmpty {
-            Terminal.out("no \(status) schedules")
+            Terminal.out("no \(self.status) schedules" + (listing.before != nil || listing.after != nil ? " on this page" : ""))
         } else {
             Terminal.out(Terminal.table(
-                runs.map { [String($0.id), Format.truncate($0.ruleId, 18), Format.truncate($0.user, 14), $0.schedule?["time"]?.stringValue ?? "-", $0.scheduleId ?? "-", Format.truncate($0.reason, 36)] },
-                header: ["RUN", "RULE", "USER", "TIME", "SCHEDULE ID", "REASON"]))
+                runs.map {
+                    let send = $0.sendTime
+                    return [String($0.id), Format.cell($0.ruleId, 18, wide: wide), Format.cell($0.user, 14, wide: wide), send.mode.rawValue,
+                            send.cell(zone: zone), $0.scheduleId ?? "-", Format.cell(send.reason($0.reason, status: $0.status.rawValue), 40, wide: wide)]
+                },
+                header: ["RUN", "RULE", "USER", "MODE", listing.header("SEND AT"), "SCHEDULE ID", "REASON"]))
+            if let line = page.cutOffLine(id: \.id) { Terminal.out(listing.palette.dim(line)) }
         }
     }
 }
 
 struct SchedulesCancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cancel", abstract: "Cancel a run's send: locally if not sent yet, else through Braze's schedule/delete (flint serve does it).")
+        commandName: "cancel", abstract: "Cancel a run's send: locally if not sent yet, else through Braze's schedule/delete (flint serve does it).",
+        discussion: """
+            Examples:
+              flint schedules cancel 1234
+              flint schedules --status pending   # find the run id first
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The run's id.") var id: Int64

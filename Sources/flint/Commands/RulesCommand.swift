@@ -7,6 +7,15 @@ struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Check, list and try out rules.",
+        discussion: """
+            Each subcommand reads the rules folder given as DIR or --rules DIR, else FLINT_RULES, else \
+            rules: in flint.yaml, else ./rules.
+
+            Examples:
+              flint rules check
+              flint rules list --rules rules/ --json
+              flint rules test --event examples/cart.json
+            """,
         subcommands: [RulesCheck.self, RulesList.self, RulesTest.self]
     )
 }
@@ -15,11 +24,18 @@ struct RulesCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate rule files; print every problem as file:line:col: error: message.",
-        discussion: "Exits 0 when the set is valid (warnings allowed), 1 when any error was found."
+        discussion: """
+            Exits 0 when the set is valid (warnings allowed), 1 when any error was found. The rules \
+            folder is DIR or --rules DIR, else FLINT_RULES, else rules: in flint.yaml, else ./rules.
+
+            Examples:
+              flint rules check
+              flint rules check rules/
+              flint rules check --rules rules/cart.yaml --json
+            """
     )
 
-    @Argument(help: "A rules folder or file (default: FLINT_RULES, else ./rules).")
-    var path: String?
+    @OptionGroup var folderOptions: RulesFolderOptions
 
     @Flag(help: "Print the diagnostics as a JSON array.")
     var json = false
@@ -28,10 +44,10 @@ struct RulesCheck: ParsableCommand {
     var config: String?
 
     func run() throws {
-        let folder = RuleDirectory.resolve(path)
+        let folder = folderOptions.folder(config: config)
         var result: RuleLoadResult
         do {
-            result = try RuleDirectory.load(folder)
+            result = try RuleDirectory.load(folder, given: .configured(command: "flint rules check"))
         } catch {
             Terminal.err("error: \(error)")
             throw ExitCode(1)
@@ -73,10 +89,18 @@ extension Diagnostic {
 }
 
 struct RulesList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the rules: id, trigger, action, schedule.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the rules: id, trigger, action, schedule.",
+        discussion: """
+            The rules folder is DIR or --rules DIR, else FLINT_RULES, else rules: in flint.yaml, else ./rules.
 
-    @Argument(help: "A rules folder or file (default: FLINT_RULES, else ./rules).")
-    var path: String?
+            Examples:
+              flint rules list
+              flint rules list --rules rules/
+              flint rules list rules/ --json
+            """)
+
+    @OptionGroup var folderOptions: RulesFolderOptions
 
     @Flag(help: "Print a JSON array.")
     var json = false
@@ -84,7 +108,7 @@ struct RulesList: ParsableCommand {
     func run() throws {
         let result: RuleLoadResult
         do {
-            result = try RuleDirectory.load(RuleDirectory.resolve(path))
+            result = try RuleDirectory.load(folderOptions.folder(), given: .configured(command: "flint rules list"))
         } catch {
             Terminal.err("error: \(error)")
             throw ExitCode(1)

@@ -15,14 +15,23 @@ struct RulesTest: ParsableCommand {
 
             Without --event: runs every *.test.yaml beside the rules, prints each case and ends with \
             'N passed, M failed'; exits 1 when any case failed.
+
+            The rules folder is DIR or --rules DIR, else FLINT_RULES, else rules: in flint.yaml, else \
+            ./rules. A send time shows as an instant in UTC, as the wall clock "in each user's zone" for \
+            in_local_time rules, or as the date ("Braze picks the hour") for at_optimal_time rules.
+
+            Examples:
+              flint rules test --event examples/cart.json
+              flint rules test rules/ --event - --now 2026-11-29T18:00:00Z < event.json
+              flint rules test --event events.ndjson --zone America/New_York --json
+              flint rules test
             """
     )
 
     @Option(name: .long, help: "A JSON file with an event (or an array of events, or NDJSON); '-' reads standard input.")
     var event: String?
 
-    @Option(name: .long, help: "The rules folder or file (default: FLINT_RULES, else ./rules).")
-    var rules: String?
+    @OptionGroup var folderOptions: RulesFolderOptions
 
     @Option(help: "Evaluate as if it were this time (ISO 8601, default: now).")
     var now: String?
@@ -45,10 +54,10 @@ struct RulesTest: ParsableCommand {
     }
 
     func run() throws {
-        let folder = RuleDirectory.resolve(rules)
+        let folder = folderOptions.folder()
         let loaded: RuleLoadResult
         do {
-            loaded = try RuleDirectory.load(folder)
+            loaded = try RuleDirectory.load(folder, given: .configured(command: "flint rules test"))
         } catch {
             Terminal.err("error: \(error)")
             throw ExitCode(1)
@@ -180,7 +189,9 @@ struct RulesTest: ParsableCommand {
                 } else {
                     Terminal.out("  request: action '\(d.action)'")
                 }
-                if let sendAt = d.sendAt { Terminal.out("  sends at: \(Timestamp.formatUTC(sendAt))") }
+                if d.sendAt != nil || d.schedule != nil {
+                    Terminal.out("  sends at: \(SendTime(sendAt: d.sendAt, schedule: d.schedule?.json).sentence())")
+                }
                 if let key = d.oncePerKey { Terminal.out("  limits: once_per key '\(key)' (checked against state when the engine runs)") }
                 Terminal.out(body.prettyJSON().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             }
@@ -193,7 +204,7 @@ struct RulesTest: ParsableCommand {
     private func runTestFiles(folder: String, rules: RuleSet, defaultZone: TimeZone, companyZone: TimeZone?) throws {
         let files: [RuleFile]
         do {
-            files = try RuleDirectory.testFiles(at: folder)
+            files = try RuleDirectory.testFiles(at: folder, given: .configured(command: "flint rules test"))
         } catch {
             Terminal.err("error: \(error)")
             throw ExitCode(1)

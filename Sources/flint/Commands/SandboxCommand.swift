@@ -12,6 +12,11 @@ struct SandboxCommand: AsyncParsableCommand {
             Key: Authorization: Bearer \(BrazeSandboxConfiguration.defaultKey). Inspect: GET /_sandbox/calls, GET /_sandbox/schedules. \
             Inject faults: POST /_sandbox/faults. Point flint serve at it with BRAZE_REST_ENDPOINT=http://HOST:PORT \
             BRAZE_API_KEY=\(BrazeSandboxConfiguration.defaultKey).
+
+            Examples:
+              flint sandbox
+              flint sandbox --listen 127.0.0.1:4011 --company-zone America/New_York
+              flint sandbox --requests-per-window 10 --window 2s
             """
     )
 

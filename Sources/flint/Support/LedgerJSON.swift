@@ -71,23 +71,3 @@ extension RejectedRecord {
         ]
     }
 }
-
-enum Format {
-    /// `2026-11-29 18:05:00` in UTC, for tables.
-    static func time(_ date: Date?) -> String {
-        guard let date else { return "-" }
-        let s = Timestamp.formatUTC(date)
-        return String(s.dropLast()).replacingOccurrences(of: "T", with: " ")
-    }
-
-    /// `3m`, `2h10m`, `4d`: how long ago (or ahead, with `in `).
-    static func age(_ date: Date, now: Date = Date()) -> String {
-        let seconds = Int(now.timeIntervalSince(date))
-        let text = DurationText.format(seconds: abs(seconds) < 60 ? abs(seconds) : abs(seconds) / 60 * 60)
-        return seconds >= 0 ? text + " ago" : "in " + text
-    }
-
-    static func truncate(_ s: String, _ width: Int) -> String {
-        s.count <= width ? s : String(s.prefix(max(0, width - 1))) + "…"
-    }
-}
