@@ -139,7 +139,7 @@ struct ZoneNameTests {
         ])
         let prepared = PreparedEvent(event: try event("Mars/Phobos"), profile: nil, defaultZone: Self.utc)
         #expect(prepared.unknownZones == ["Mars/Phobos"])
-        #expect(prepared.zoneDetail == "user zone unknown; default_time_zone UTC; context.timezone 'Mars/Phobos' is not in the tz database; used UTC (from default_time_zone)")
+        #expect(prepared.zoneDetail == "context.timezone 'Mars/Phobos' is not in the tz database; used UTC (from default_time_zone)")
     }
 
     @Test("a rule test file accepts link names and says did-you-mean for the others")

@@ -120,7 +120,8 @@ public struct PreparedEvent: Sendable {
         zoneNotes = resolved.notes
         let base = resolved.zone.map { "user zone \(ZoneName.display($0)) (from \(resolved.source))" }
             ?? "user zone unknown; default_time_zone \(ZoneName.display(defaultZone))"
-        zoneDetail = ([base] + resolved.notes).joined(separator: "; ")
+        // A note already says which zone was used instead.
+        zoneDetail = resolved.notes.isEmpty ? base : resolved.notes.joined(separator: "; ")
     }
 }
 
