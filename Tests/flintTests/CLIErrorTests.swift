@@ -60,4 +60,14 @@ struct CLIErrorTests {
         #expect(!r.stderr.contains("Fatal error"))
         #expect(first.stop() == 0)
     }
+
+    @Test("flint sandbox on a port in use says which address and how to choose another, exit 1")
+    func sandboxPortInUse() throws {
+        let first = try SandboxProcess()
+        let r = try CLIHarness.run(["sandbox", "--listen", "127.0.0.1:\(first.port)"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("cannot listen on 127.0.0.1:\(first.port)"), "\(r.stderr)")
+        #expect(r.stderr.contains("flint sandbox --listen HOST:PORT"))
+        #expect(!r.stderr.contains("CancellationError"))
+    }
 }

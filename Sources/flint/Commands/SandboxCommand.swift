@@ -27,6 +27,10 @@ struct SandboxCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let (host, port) = ServeCommand.parseListen(listen) else { throw ValidationError("--listen must be host:port") }
+        if let problem = ServeCommand.cannotListen(host: host, port: port) {
+            Terminal.err("error: cannot listen on \(ServeCommand.address(host, port)): \(problem); choose another with flint sandbox --listen HOST:PORT")
+            throw ExitCode(1)
+        }
         guard let zone = TimeZone(identifier: companyZone) else { throw ValidationError("--company-zone '\(companyZone)' is not an IANA zone") }
         let logger = ServeCommand.bootstrapLogging()
         guard let windowMs = DurationText.milliseconds(window), windowMs > 0 else { throw ValidationError("--window '\(window)' is not a duration") }
