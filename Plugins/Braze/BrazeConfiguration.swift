@@ -2,7 +2,7 @@ import Foundation
 
 /// How to reach one Braze workspace: its REST endpoint, a REST API key and the time budget of a call.
 ///
-/// The key is a secret (BRAZE.md, "Other limits"): `description`, `debugDescription` and the mirror
+/// The key is a secret (docs/braze.md, Secrets): `description`, `debugDescription` and the mirror
 /// that `dump` and `String(reflecting:)` read all redact it, so interpolating a configuration into a
 /// log line is safe.
 public struct BrazeConfiguration: Sendable {

@@ -1,4 +1,4 @@
-/// The Braze scheduling endpoints the client calls (BRAZE.md, "The call").
+/// The Braze scheduling endpoints the client calls (docs/braze.md, The call).
 public enum BrazeOperation: String, Sendable, Hashable, CaseIterable {
     /// `POST /campaigns/trigger/schedule/create`: not idempotent, answers a `schedule_id`.
     case createSchedule = "create"

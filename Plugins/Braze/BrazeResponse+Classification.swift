@@ -2,7 +2,7 @@ import FlintPluginAPI
 import Foundation
 
 extension BrazeResponse {
-    /// Classifies an HTTP answer from Braze (BRAZE.md, "Errors and retries"). Pure: no I/O, no clock.
+    /// Classifies an HTTP answer from Braze (docs/braze.md, Errors and retries). Pure: no I/O, no clock.
     ///
     /// - Parameters:
     ///   - headers: the response headers, names in any case.

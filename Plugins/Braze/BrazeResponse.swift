@@ -1,7 +1,7 @@
 import FlintPluginAPI
 import Foundation
 
-/// Braze's rate-limit headers on one response (BRAZE.md, "Rate limits"). Missing or empty headers are nil.
+/// Braze's rate-limit headers on one response (docs/braze.md, Rate limits). Missing or empty headers are nil.
 public struct BrazeRateLimit: Sendable, Hashable {
     /// `X-RateLimit-Limit`: requests allowed in the current window.
     public var limit: Int?
@@ -34,7 +34,7 @@ public struct BrazeRateLimit: Sendable, Hashable {
 /// Built by `BrazeClient`; `init(operation:status:headers:body:receivedAt:)` is the pure classification
 /// of an HTTP answer, usable without sockets.
 public struct BrazeResponse: Sendable, Hashable {
-    /// What the dispatcher should do next (BRAZE.md, "Errors and retries"). Decided by the HTTP status
+    /// What the dispatcher should do next (docs/braze.md, Errors and retries). Decided by the HTTP status
     /// only, never by Braze's message text.
     public enum Disposition: Sendable, Hashable {
         /// Accepted (any 2xx; for `create`, with a `schedule_id` or Braze's "success"/"queued").

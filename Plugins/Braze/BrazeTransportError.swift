@@ -4,7 +4,7 @@ import NIOPosix
 
 /// A call to Braze that ended without a usable HTTP status: nothing answered, or the answer was lost.
 ///
-/// What matters for Flint is `phase`: `create` is not idempotent (BRAZE.md, "Errors and retries"), so a
+/// What matters for Flint is `phase`: `create` is not idempotent (docs/braze.md, Errors and retries), so a
 /// failure before the request was fully written is safe to retry, and one after it is `unknown`.
 /// The phase is observed, not guessed from the error type: the client marks a request as written when
 /// AsyncHTTPClient reports `didSendRequest`, which fires only once the write of the request's last

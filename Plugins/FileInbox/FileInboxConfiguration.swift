@@ -1,4 +1,4 @@
-/// Settings of the watched folder (DESIGN.md "Watched folder").
+/// Settings of the watched folder (docs/architecture.md, The watched folder).
 public struct FileInboxConfiguration: Sendable, Hashable {
     /// The folder to watch; `processed/` and `failed/` are created inside it.
     public var folder: String

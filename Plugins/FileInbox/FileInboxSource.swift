@@ -2,7 +2,7 @@ import FlintPluginAPI
 import Foundation
 import Logging
 
-/// The watched folder (DESIGN.md "Watched folder"): reads `*.json`, `*.ndjson` and `*.jsonl` files
+/// The watched folder (docs/architecture.md, The watched folder): reads `*.json`, `*.ndjson` and `*.jsonl` files
 /// dropped into a folder, submits their events, then moves each file to `processed/` or, when some
 /// of its items were rejected, to `failed/` beside `NAME.errors.json`.
 ///

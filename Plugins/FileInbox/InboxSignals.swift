@@ -61,7 +61,7 @@ final class InboxSignals: Sendable {
     }
 
     private func waitForNews() async {
-        // A continuation awaited without a cancellation handler would hang shutdown (PLATFORM.md).
+        // A continuation awaited without a cancellation handler would hang shutdown (docs/architecture.md, Modules).
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in

@@ -1,7 +1,7 @@
 @preconcurrency import Dispatch
 import Glibc
 
-/// Watches one folder with inotify and reports what it sees (PLATFORM.md "Watching files").
+/// Watches one folder with inotify and reports what it sees (docs/architecture.md, The watched folder).
 ///
 /// A Dispatch read source drains the non-blocking inotify descriptor; `stop()` cancels it and the
 /// cancel handler closes the descriptor, so nothing reads a closed or reused descriptor.

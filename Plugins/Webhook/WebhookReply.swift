@@ -5,7 +5,7 @@ import Hummingbird
 /// What the listener answers, as a value: decided by pure code, turned into a `Response` at the edge.
 ///
 /// Every body is JSON. Errors are `{"error": "what, and how to fix it"}`; receipts are
-/// `{"accepted": n, "duplicates": d, "rejected": [{"index": i, "errors": [...]}]}` (DESIGN.md "HTTP").
+/// `{"accepted": n, "duplicates": d, "rejected": [{"index": i, "errors": [...]}]}` (docs/architecture.md, HTTP).
 struct WebhookReply: Error, Sendable, Equatable {
     var status: HTTPResponse.Status
     var body: String

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// A local emulator of Braze's API-triggered campaign endpoints, strict per BRAZE.md: for the quick
+/// A local emulator of Braze's API-triggered campaign endpoints, strict per docs/braze.md: for the quick
 /// start, for Flint's tests and for users without a Braze account.
 ///
 /// It answers `POST /campaigns/trigger/schedule/{create,update,delete}` and

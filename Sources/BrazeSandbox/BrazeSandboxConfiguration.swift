@@ -8,13 +8,13 @@ public struct BrazeSandboxConfiguration: Sendable {
 
     /// REST API keys accepted in `Authorization: Bearer <key>`; any other key is 401.
     public var keys: Set<String>
-    /// Keys that authenticate but lack the permission: 403 (BRAZE.md "plan or key permission").
+    /// Keys that authenticate but lack the permission: 403 (docs/braze.md, Errors and retries).
     public var forbiddenKeys: Set<String>
     /// When set, a `campaign_id` outside this set is 400 "invalid campaign_id"; nil accepts any
     /// non-empty id.
     public var knownCampaigns: Set<String>?
     /// Braze's company time zone (a workspace setting): where an `in_local_time` wall clock must
-    /// still be in the future (BRAZE.md "The schedule object").
+    /// still be in the future (docs/braze.md, Schedules).
     public var companyTimeZone: TimeZone
     /// Requests allowed per `window`, shared by all the endpoints (Braze: 250,000 an hour).
     public var requestsPerWindow: Int
@@ -25,7 +25,7 @@ public struct BrazeSandboxConfiguration: Sendable {
     public var audienceRequestsPerWindow: Int
     /// The length of the audience window.
     public var audienceWindow: Duration
-    /// How far ahead a schedule may be (BRAZE.md: 90 days).
+    /// How far ahead a schedule may be (docs/braze.md, Schedules: 90 days).
     public var horizon: Duration
     /// Bodies larger than this are refused with 413 without being read further.
     public var maxBodyBytes: Int

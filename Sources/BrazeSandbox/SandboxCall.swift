@@ -22,7 +22,7 @@ public struct SandboxCall: Sendable, Hashable {
         /// A schedule was replaced.
         case updated
         /// The update was accepted but ignored: a local-time schedule whose time has already come
-        /// in some zone (BRAZE.md: "silently ignored").
+        /// in some zone (docs/braze.md, Cancelling and moving schedules).
         case ignored
         case deleted
         /// An immediate send was accepted (`dispatchID`).

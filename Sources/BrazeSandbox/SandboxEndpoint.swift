@@ -1,4 +1,4 @@
-/// The Braze endpoints the sandbox emulates (BRAZE.md "The call").
+/// The Braze endpoints the sandbox emulates (docs/braze.md, The call).
 public enum SandboxEndpoint: String, Sendable, Hashable, CaseIterable {
     case create = "/campaigns/trigger/schedule/create"
     case update = "/campaigns/trigger/schedule/update"

@@ -1,7 +1,7 @@
 import FlintPluginAPI
 
 /// A failure the sandbox plays on purpose, for the next matching calls: what Braze or the network
-/// does on a bad day (BRAZE.md "Errors and retries").
+/// does on a bad day (docs/braze.md, Errors and retries).
 public struct SandboxFault: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         /// Answer with this status (400-599) and a Braze-like body `{"message": "..."}`.

@@ -21,7 +21,7 @@ public struct SandboxRateLimit: Sendable, Hashable {
     }
 }
 
-/// Braze's two budgets (BRAZE.md "Rate limits"): one shared by every endpoint, and a lower one for
+/// Braze's two budgets (docs/braze.md, Rate limits): one shared by every endpoint, and a lower one for
 /// requests with a connected audience. Fixed windows aligned on multiples of their length since the
 /// epoch, so an hourly window resets on the hour. Pure: time is a parameter.
 struct SandboxRateLimiter: Sendable {

@@ -34,7 +34,7 @@ public struct SandboxSchedule: Sendable, Hashable {
     }
 
     /// True when a local-time schedule's wall clock has already come in the earliest zone (UTC+14):
-    /// Braze then ignores updates (BRAZE.md "The schedule object").
+    /// Braze then ignores updates (docs/braze.md, Schedules).
     func localTimeHasStarted(now: Date) -> Bool {
         guard schedule["in_local_time"]?.boolValue == true, let text = schedule["time"]?.stringValue,
             let wallClock = SandboxTime.parse(text)?.wallClockAsUTC

@@ -4,7 +4,7 @@ import Foundation
 /// `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM|±HH]` (seconds may be left out).
 ///
 /// The offset is kept apart because its presence is what the schedule flags are about: an instant
-/// needs one, a local wall clock or an optimal-time date must not have one (BRAZE.md **rules**).
+/// needs one, a local wall clock or an optimal-time date must not have one (docs/braze.md).
 struct SandboxTime: Sendable, Hashable {
     var year: Int
     var month: Int
@@ -87,7 +87,7 @@ struct SandboxTime: Sendable, Hashable {
 
     /// The instant this names: with its own offset, or read as a wall clock in `zone` when it has
     /// none. A wall clock in a DST gap moves forward by the gap; one in an overlap takes the earlier
-    /// instant (Foundation's behaviour, as DESIGN.md's planner).
+    /// instant (Foundation's behaviour, as docs/architecture.md, The planner).
     func instant(in zone: TimeZone) -> Date? {
         var calendar = Calendar(identifier: .gregorian)
         if let offsetSeconds {

@@ -1,7 +1,7 @@
 import FlintPluginAPI
 import Foundation
 
-/// The connected-audience object, per BRAZE.md's filter table: one filter, or `AND`/`OR` arrays of
+/// The connected-audience object, per docs/braze.md, Broadcast and audiences: one filter, or `AND`/`OR` arrays of
 /// audience objects that nest.
 extension SandboxValidator {
     /// What a comparison wants as `value`.
@@ -19,7 +19,7 @@ extension SandboxValidator {
         case time
     }
 
-    /// Every custom attribute comparison of BRAZE.md, across the attribute types (string, array,
+    /// Every custom attribute comparison of docs/braze.md, across the attribute types (string, array,
     /// number, boolean, time): the sandbox cannot know an attribute's type, so it takes the union.
     static let customAttributeComparisons: [String: AudienceValue] = [
         "equals": .scalar, "not_equal": .scalar, "does_not_equal": .scalar,

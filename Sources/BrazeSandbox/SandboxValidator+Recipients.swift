@@ -1,7 +1,7 @@
 import FlintPluginAPI
 
 extension SandboxValidator {
-    /// The identifiers a recipient may carry; exactly one per recipient (BRAZE.md **rule**).
+    /// The identifiers a recipient may carry; exactly one per recipient (docs/braze.md, Recipients).
     static let identifierKeys = ["external_user_id", "user_alias", "email"]
 
     /// `broadcast`, `recipients` and `audience` together: who the request targets.

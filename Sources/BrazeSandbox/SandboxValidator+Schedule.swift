@@ -1,7 +1,7 @@
 import FlintPluginAPI
 import Foundation
 
-/// The schedule object (BRAZE.md "The schedule object"): which `time` format each flag takes, and
+/// The schedule object (docs/braze.md, Schedules): which `time` format each flag takes, and
 /// that the time lies in the future and within the horizon.
 extension SandboxValidator {
     static let instantExample = "2026-12-01T10:00:00Z"

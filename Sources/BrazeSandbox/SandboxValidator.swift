@@ -1,15 +1,15 @@
 import FlintPluginAPI
 import Foundation
 
-/// Checks a request body the way Braze does, strictly per BRAZE.md: the list of problems that make
+/// Checks a request body the way Braze does, strictly per docs/braze.md: the list of problems that make
 /// Braze answer 400, in the order Braze's documentation lists the fields. Empty means valid.
 ///
 /// Pure: the body and "now" in, messages out; no state, no clock, no I/O. Whether a `schedule_id`
 /// exists is the ledger's question, not the validator's.
 public struct SandboxValidator: Sendable {
-    /// At most this many recipients per request (BRAZE.md "Recipients").
+    /// At most this many recipients per request (docs/braze.md, Recipients).
     public static let maxRecipients = 50
-    /// `trigger_properties` at most 50 KB, read as 51,200 bytes of compact UTF-8 JSON (DESIGN.md "Dispatch").
+    /// `trigger_properties` at most 50 KB, read as 51,200 bytes of compact UTF-8 JSON (docs/architecture.md, Dispatch).
     public static let maxTriggerPropertiesBytes = 51_200
     /// `send_id`: ASCII, 1 to 64 characters.
     public static let maxSendIDLength = 64

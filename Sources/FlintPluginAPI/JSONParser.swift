@@ -22,7 +22,7 @@ public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible
 /// A strict, allocation-light JSON reader (RFC 8259) with a nesting limit and precise errors.
 ///
 /// Hand-written rather than `JSONDecoder` because ingest needs exact positions for rejected events,
-/// a depth limit (DESIGN.md: "JSON nesting depth 64") and speed on large NDJSON files.
+/// a depth limit (docs/architecture.md, HTTP: JSON nesting depth 64) and speed on large NDJSON files.
 public enum JSONParser {
     public static let defaultMaxDepth = 64
 

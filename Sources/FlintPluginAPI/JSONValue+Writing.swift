@@ -20,7 +20,7 @@ extension JSONValue {
     }
 
     /// The number of UTF-8 bytes in `compactJSON`, computed without building it (Braze's 50 KB limit
-    /// is 51,200 bytes of compact JSON, DESIGN.md "Dispatch").
+    /// is 51,200 bytes of compact JSON, docs/architecture.md, Dispatch).
     public var compactUTF8Count: Int {
         JSONWriter.compactCount(self)
     }

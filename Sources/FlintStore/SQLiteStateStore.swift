@@ -4,7 +4,7 @@ import FlintRules
 import Foundation
 import GRDB
 
-/// The SQLite `StateStore` (DESIGN.md "State, runs and the ledger"): one file in WAL mode, written by
+/// The SQLite `StateStore` (docs/architecture.md, Runs and the ledger): one file in WAL mode, written by
 /// one process (`flint serve` or `flint ingest`) and read by any number (`flint runs`, `flint why`, ...).
 ///
 /// A writable store is a GRDB `DatabasePool`: one writer connection, reader connections that see the
@@ -17,7 +17,7 @@ public final class SQLiteStateStore: StateStore, LedgerReader {
         /// commits may be lost on power loss.
         case normal
         /// `synchronous = FULL`: a commit also survives power loss, at the price of an fsync per
-        /// commit (PLATFORM.md: 41k vs 29k events/s through the listener with group commit).
+        /// commit (docs/architecture.md, The SQLite store: 41k vs 29k events/s through the listener with group commit).
         case full
     }
 
@@ -63,7 +63,7 @@ public final class SQLiteStateStore: StateStore, LedgerReader {
         try Migrations.migrator.migrate(pool)
         try pool.writeWithoutTransaction { db in
             // Applied to the writer connection once it is open: DatabasePool sets synchronous = NORMAL
-            // after `prepareDatabase` runs, so FULL set there would never apply (PLATFORM.md).
+            // after `prepareDatabase` runs, so FULL set there would never apply (docs/architecture.md, The SQLite store).
             if durability == .full { try db.execute(sql: "PRAGMA synchronous = FULL") }
             try db.execute(sql: Self.writerPragmas)
         }

@@ -13,7 +13,7 @@ struct Flint: AsyncParsableCommand {
         ]
     )
 
-    /// Exit codes per DESIGN.md: 0 ok, 1 findings or failure, 2 usage.
+    /// Exit codes per docs/architecture.md, Commands: 0 ok, 1 findings or failure, 2 usage.
     static func main() async {
         if let message = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
             FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -5,7 +5,7 @@ import Foundation
 import NIOCore
 import Testing
 
-/// The pure classification of Braze's answers (BRAZE.md, "Errors and retries"): no sockets.
+/// The pure classification of Braze's answers (docs/braze.md, Errors and retries): no sockets.
 @Suite("Braze answers are classified by HTTP status")
 struct BrazeClassificationTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)

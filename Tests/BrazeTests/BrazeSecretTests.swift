@@ -4,7 +4,7 @@ import FlintTesting
 import Foundation
 import Testing
 
-/// The API key is a secret (BRAZE.md): it goes out in the Authorization header and nowhere else.
+/// The API key is a secret (docs/braze.md, Schedules): it goes out in the Authorization header and nowhere else.
 @Suite("The Braze API key never leaks")
 struct BrazeSecretTests {
     /// Every string an outcome carries.

@@ -123,7 +123,7 @@ struct PlannerPropertyTests {
         return calendar.date(from: DateComponents(year: digits[0], month: digits[1], day: digits[2], hour: digits[3], minute: digits[4], second: digits[5]))
     }
 
-    @Test("every planned send respects the guarantees of DESIGN.md's steps")
+    @Test("every planned send respects the guarantees of the planner's steps")
     func sendGuarantees() throws {
         let seed = Self.seed
         var outcomes: [String: Int] = [:]

@@ -3,7 +3,7 @@ import Testing
 
 @testable import FlintRules
 
-/// One case of `planner-vectors.json` (computed by an independent implementation of DESIGN.md's planner).
+/// One case of `planner-vectors.json` (computed by an independent implementation of docs/architecture.md, The planner).
 struct PlannerVector: Decodable, Sendable, CustomStringConvertible {
     struct Schedule: Decodable, Sendable {
         struct Quiet: Decodable, Sendable {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// DESIGN.md "The house": plugins import only FlintPluginAPI and their own third-party pieces, never
+/// docs/architecture.md, Modules: plugins import only FlintPluginAPI and their own third-party pieces, never
 /// FlintCore, FlintStore, FlintRules or each other.
 @Suite("The dependency rule")
 struct DependencyRuleTests {

@@ -90,7 +90,8 @@ struct ServeTests {
         #expect(run["status"] == "pending" || run["status"] == "scheduled")
         #expect(run["rule_id"] == "cart")
         let status = try CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
-        #expect(status.stdout.contains("errors (flint rules check)"), "\(status.stdout)")
+        #expect(status.stdout.contains("errors (flint rules check "), "\(status.stdout)")
+        #expect(status.stdout.contains("needs attention:"), "\(status.stdout)")
         #expect(serve.stop() == 0)
     }
 

@@ -10,7 +10,7 @@ public enum DispatchPolicy {
         return base * (0.8 + 0.4 * min(1, max(0, jitter)))
     }
 
-    /// The key sends must share to go in one request (DESIGN.md fine print): action, campaign_id,
+    /// The key sends must share to go in one request (docs/architecture.md): action, campaign_id,
     /// send_id, the schedule object and the audience.
     public static func coalescingKey(action: String, body: JSONValue) -> String {
         [

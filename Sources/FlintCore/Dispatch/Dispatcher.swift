@@ -34,7 +34,7 @@ public struct DispatchSettings: Sendable {
 }
 
 /// Sends what the engine planned: claims due outbox rows, coalesces them into requests, respects the
-/// budgets, retries what may be retried, and records every outcome in the ledger (DESIGN.md "Dispatch").
+/// budgets, retries what may be retried, and records every outcome in the ledger (docs/architecture.md, Dispatch).
 ///
 /// Crash safety: a row is marked `sending` (committed) before its request goes out. A process that
 /// dies then leaves it `sending`, and the next start turns it `unknown`: never resent by itself.
@@ -313,7 +313,7 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    /// Re-plans a send whose time passed while it waited (DESIGN.md: from step 3 with N = dispatch
+    /// Re-plans a send whose time passed while it waited (docs/architecture.md, planner step 3, with N = dispatch
     /// time). Returns false when the run ended here (skipped or failed at dispatch).
     private func replanIfLate(_ item: inout OutboxItem) async -> Bool {
         let at = now()
@@ -433,7 +433,7 @@ public final class Dispatcher: Service, Sendable {
                             RunUpdate(status: .unknown, reason: "sent, outcome unknown: \(message); not resent automatically (flint outbox retry \(item.id) if it is missing in Braze)", request: body),
                             at: at)
                     case .credentialsRefused(let message):
-                        // The send that met it stays pending (DESIGN.md fine print); dispatching pauses.
+                        // The send that met it stays pending (docs/architecture.md); dispatching pauses.
                         try t.setOutbox(id: item.id, state: .pending, attempts: item.attempts, nextAttemptAt: nil, lastError: message, body: nil, at: at)
                         try t.updateRun(id: item.runId, RunUpdate(status: .pending, reason: "held: dispatching is paused: \(message)"), at: at)
                     }

@@ -5,7 +5,7 @@ import Foundation
 /// What happens to one accepted event inside the commit that stores it: identify updates the profile,
 /// `cancel_on` cancels, then each triggered rule is evaluated and its run written with its outbox row
 /// and the rule state it consumes. Pure decisions come from FlintRules; this type only sequences
-/// them against the transaction (DESIGN.md "Limits come after the planner").
+/// them against the transaction (docs/architecture.md, Limits).
 struct EventProcessor {
     let rules: RuleSet
     let settings: EngineSettings
@@ -131,7 +131,7 @@ struct EventProcessor {
         if let oncePer = rule.limit.oncePer, let key = decision.oncePerKey,
             let last = try transaction.oncePerLast(rule: rule.id, key: key)
         {
-            // Measured between event times, before or after (DESIGN.md).
+            // Measured between event times, before or after (docs/architecture.md, Limits).
             let distance = abs(event.timestamp.timeIntervalSince(last))
             if distance < TimeInterval(oncePer.within) {
                 return ("once_per", "once_per: key '\(key)' already sent for an event at \(Timestamp.formatUTC(last)), less than \(DurationText.format(seconds: oncePer.within)) from this one")
@@ -146,7 +146,7 @@ struct EventProcessor {
         return nil
     }
 
-    /// (rule, rule version, event, recipient): the same decision is never sent twice (DESIGN.md "Dispatch").
+    /// (rule, rule version, event, recipient): the same decision is never sent twice (docs/architecture.md, Dispatch).
     static func outboxKey(rule: Rule, event: Event, body: JSONValue) -> String {
         let recipient = body["recipients"]?.arrayValue?.first.map { r -> String in
             if let id = r["external_user_id"]?.stringValue { return "external_user_id:" + id }

@@ -2,7 +2,7 @@ import FlintRules
 import Synchronization
 
 /// The rule set in force. Replaced whole on reload: a set with errors never gets here, so the last
-/// good set keeps running (DESIGN.md "Rules").
+/// good set keeps running (docs/architecture.md, Rules).
 public final class RuleBook: Sendable {
     private let current: Mutex<RuleSet>
 

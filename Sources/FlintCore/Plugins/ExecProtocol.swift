@@ -1,7 +1,7 @@
 import FlintPluginAPI
 import Foundation
 
-/// The JSON-lines protocol between Flint and an out-of-process plugin (DESIGN.md "Plugins";
+/// The JSON-lines protocol between Flint and an out-of-process plugin (docs/architecture.md, Plugins;
 /// docs/plugins.md). One JSON object per line, UTF-8, `\n` after each.
 ///
 /// Plugin to Flint:

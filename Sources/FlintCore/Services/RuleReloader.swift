@@ -7,7 +7,7 @@ import Synchronization
 
 /// Watches the rules folder and installs a changed set, whole, when it is valid. A set with any error
 /// is refused: the last good set keeps running and the errors are kept for `/readyz` and the log
-/// (DESIGN.md "Rules": reload on change).
+/// (docs/architecture.md, Rules: reload on change).
 public final class RuleReloader: Service, Sendable {
     /// What the last reload found.
     public struct State: Sendable {

@@ -2,7 +2,7 @@ import FlintPluginAPI
 import FlintRules
 import Foundation
 
-/// A run's status (DESIGN.md "State, runs and the ledger").
+/// A run's status (docs/architecture.md, Runs and the ledger).
 public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
     /// A condition failed: which one, with the value seen.
     case notMatched = "not_matched"

@@ -1,9 +1,9 @@
 import FlintPluginAPI
 import Foundation
 
-/// Builds the exact body of `POST /campaigns/trigger/schedule/create` (BRAZE.md "The call").
+/// Builds the exact body of `POST /campaigns/trigger/schedule/create` (docs/braze.md, The call).
 public enum BrazeRequestBuilder {
-    /// Braze's limit on trigger_properties: 50 KB of compact UTF-8 JSON (DESIGN.md fine print).
+    /// Braze's limit on trigger_properties: 50 KB of compact UTF-8 JSON (docs/architecture.md).
     public static let maxTriggerPropertiesBytes = 51_200
 
     public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {

@@ -139,8 +139,8 @@ public struct ResolvedUserZone: Sendable, Hashable {
     public var notes: [String]
 }
 
-/// Conditions -> zone -> planner -> request: the pure part of a run (DESIGN.md "Limits come after the
-/// planner": limits are the engine's, as they need state).
+/// Conditions -> zone -> planner -> request: the pure part of a run (docs/architecture.md, Limits: limits come after the
+/// planner: limits are the engine's, as they need state).
 public enum RuleEvaluator {
     /// The object conditions and templates read: the event as received, plus `user` (the profile).
     public static func scope(event: Event, profile: UserProfile?) -> JSONValue {

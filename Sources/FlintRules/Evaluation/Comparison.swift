@@ -1,6 +1,6 @@
 import FlintPluginAPI
 
-/// The operators a rule condition can use on a path (DESIGN.md "Rules").
+/// The operators a rule condition can use on a path (docs/architecture.md, Rules).
 public enum ConditionOperator: String, Sendable, Hashable, CaseIterable, Codable {
     case eq, ne, `in`, notIn = "not_in", gt, gte, lt, lte, exists, contains
     case startsWith = "starts_with", endsWith = "ends_with", matches

@@ -4,7 +4,7 @@ import FlintPluginAPI
 /// send ids and limit keys.
 ///
 /// A lone expression (`"{{ properties.cart_value }}"`, nothing around it, not even spaces) keeps the
-/// JSON type of its value; anything else renders a string. See DESIGN.md "Templates and conditions".
+/// JSON type of its value; anything else renders a string. See docs/rules.md, Templates.
 public struct Template: Sendable, Hashable, CustomStringConvertible {
     public enum Part: Sendable, Hashable {
         case literal(String)

@@ -1,7 +1,7 @@
 import FlintPluginAPI
 import Foundation
 
-/// Connected-audience checks, per BRAZE.md's filter table.
+/// Connected-audience checks, per docs/braze.md, Broadcast and audiences.
 extension RuleDecoder {
     static let comparisonsByType: [(type: String, comparisons: [String])] = [
         ("string", ["equals", "not_equal", "matches_regex", "does_not_match_regex", "exists", "does_not_exist"]),

@@ -99,7 +99,7 @@ extension RuleDecoder {
         guard let f = fields(node, in: "send.recipient", allowed: ["external_user_id", "user_alias", "email", "prioritization"]) else {
             return nil
         }
-        // Exactly one identifier (BRAZE.md rule): report the second one, in document order.
+        // Exactly one identifier (docs/braze.md, Recipients): report the second one, in document order.
         let identifiers = ["external_user_id", "user_alias", "email"].compactMap { name in f[name].map { (name, $0) } }
             .sorted { ($0.1.key.line, $0.1.key.column) < ($1.1.key.line, $1.1.key.column) }
         if identifiers.count > 1 {

@@ -23,7 +23,7 @@ public struct RuleLoadResult: Sendable {
 
     public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
     public var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
-    /// A set with any error is refused whole (DESIGN.md: reload keeps the last good set).
+    /// A set with any error is refused whole (docs/architecture.md, Rules: reload keeps the last good set).
     public var isValid: Bool { errors.isEmpty }
 }
 

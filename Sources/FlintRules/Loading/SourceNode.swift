@@ -3,7 +3,7 @@ import Foundation
 import Yams
 
 /// A YAML or JSON node with its position, read so that what a person means is what counts
-/// (DESIGN.md fine print): keys are strings, only `true`/`false` are booleans, `10:00` stays text.
+/// (docs/architecture.md): keys are strings, only `true`/`false` are booleans, `10:00` stays text.
 struct SourceNode: Sendable {
     enum Kind: Sendable {
         /// `quoted` is true for single/double-quoted and block scalars: never a number or boolean.

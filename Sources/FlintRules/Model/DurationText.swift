@@ -2,7 +2,7 @@ import Foundation
 
 /// Durations as rules and configuration write them: `90s`, `15m`, `2h`, `1d`, `1w`, `1h30m`, `250ms`.
 ///
-/// Durations are elapsed time: `1d` is 24 hours (DESIGN.md, planner step 1).
+/// Durations are elapsed time: `1d` is 24 hours (docs/architecture.md, planner step 1).
 public enum DurationText {
     /// Parses a duration into milliseconds; nil when malformed.
     public static func milliseconds(_ text: String) -> Int64? {

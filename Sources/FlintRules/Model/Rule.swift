@@ -50,7 +50,7 @@ public struct Trigger: Sendable {
     }
 }
 
-/// Who receives a send. Exactly one identifier per recipient (BRAZE.md **rule**).
+/// Who receives a send. Exactly one identifier per recipient (docs/braze.md, Recipients).
 public enum RecipientSpec: Sendable, Hashable {
     case externalUserId(Template)
     case userAlias(name: Template, label: Template)

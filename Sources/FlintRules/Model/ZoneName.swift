@@ -175,5 +175,3 @@ public enum ZoneName {
     }
 }
 
-/// The name this type had before it was public (`ZoneNames.isValid`).
-public typealias ZoneNames = ZoneName

@@ -1,7 +1,7 @@
 import Foundation
 import FlintPluginAPI
 
-/// Braze's `schedule` object, exactly as sent to `/campaigns/trigger/schedule/create` (BRAZE.md).
+/// Braze's `schedule` object, exactly as sent to `/campaigns/trigger/schedule/create` (docs/braze.md, Schedules).
 /// Both flags are always present, as booleans.
 public struct BrazeSchedule: Sendable, Hashable, Codable {
     /// `2026-11-30T18:00:00Z` (UTC), `2026-11-30T10:00:00` (local time) or `2026-11-30T00:00:00` (optimal).

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One thing the planner did, in plain English, for the run's trace (DESIGN.md step 7).
+/// One thing the planner did, in plain English, for the run's trace (docs/architecture.md, planner step 7).
 public struct PlanStep: Sendable, Hashable, Codable {
     /// What kind of step this is; the raw values are what the ledger stores.
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {

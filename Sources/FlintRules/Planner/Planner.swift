@@ -1,15 +1,15 @@
 import Foundation
 
-/// The send-time planner: DESIGN.md, "When to send: the planner (normative)", steps 1 to 7.
+/// The send-time planner: docs/architecture.md, The planner, steps 1 to 7.
 ///
 /// A pure function of its input: no clock reads, no I/O, no shared state. All arithmetic is on whole
 /// seconds since 1970; T and N are rounded up to whole seconds first, which gives the same answer as
 /// rounding C up at the end ("Times are whole seconds, rounded up", step 6) because every instant
 /// the steps compare C with is itself whole, and it keeps a rounded-up C out of the quiet hours.
 public enum Planner {
-    /// Braze refuses schedules further ahead than this (BRAZE.md, "Horizon").
+    /// Braze refuses schedules further ahead than this (docs/braze.md, Schedules).
     public static let horizonSeconds = 90 * 86_400
-    /// `at_optimal_time` schedules should be created this long before the date (BRAZE.md).
+    /// `at_optimal_time` schedules should be created this long before the date (docs/braze.md, Schedules).
     public static let optimalNoticeSeconds = 48 * 3_600
 
     /// Plans one send.
@@ -19,7 +19,7 @@ public enum Planner {
     }
 
     /// Plans again a send whose C is earlier than the dispatch time + L when it is dispatched
-    /// (DESIGN.md: "planned again from step 3 with N = the dispatch time"). Steps 1 and 2 depend
+    /// (docs/architecture.md, The planner: "planned again from step 3 with N = the dispatch time"). Steps 1 and 2 depend
     /// only on T, the schedule and Z, so planning from scratch with N = the dispatch time is the same.
     public static func replan(_ input: PlannerInput, dispatchTime: Date) -> Plan {
         var again = input
@@ -154,7 +154,7 @@ private struct PlannerRun {
                 record(
                     .optimalNotice,
                     "at_optimal_time: midnight of \(TimeText.date(date)) in \(zoneName) is less than 48 hours after now; "
-                        + "Braze computes optimal times ahead and may miss users whose optimal time has passed (BRAZE.md)", c)
+                        + "Braze computes optimal times ahead and may miss users whose optimal time has passed ", c)
             }
             let time = TimeText.local(WallClock(date: date, secondsOfDay: 0))
             return finish(.send(schedule: BrazeSchedule(time: time, atOptimalTime: true), sendAt: Self.date(c)), zone: zone)
@@ -163,7 +163,7 @@ private struct PlannerRun {
             // The wall clock kept is C's own, which after a late send_now is N + L's (not `at`), and the
             // date moves to the next ALLOWED weekday, not the next day: planner-vectors.json pins both
             // (#183, #215, #244, #388). Re-checking the horizon after a roll-forward is this planner's
-            // reading of "refuse to plan further than 90 days" (BRAZE.md); no vector reaches that case.
+            // reading of "refuse to plan further than 90 days" (docs/braze.md, Schedules); no vector reaches that case.
             var wall = clock.wallClock(c)
             let first = wall
             var passedIn: [String] = []
@@ -205,7 +205,7 @@ private struct PlannerRun {
     }
 
     /// The zones (company, and the user's when known) in which a local-time wall clock is already
-    /// before now + lead (BRAZE.md: Braze rejects a local time already passed in the company zone).
+    /// before now + lead (docs/braze.md, Schedules: Braze rejects a local time already passed in the company zone).
     private func localTimePassed(_ wall: WallClock, earliest: Int64) -> [String] {
         var passed: [String] = []
         let company = input.companyZone ?? input.defaultZone

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Everything the planner reads (DESIGN.md, "When to send: the planner"). Time is a parameter: the
+/// Everything the planner reads (docs/architecture.md, The planner). Time is a parameter: the
 /// planner never reads a clock.
 public struct PlannerInput: Sendable {
     /// T: when the event happened.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads instants as wall clocks in one zone, and resolves wall clocks back to instants with
-/// DESIGN.md's rule: a wall clock in a DST gap moves forward by the gap (02:30 -> 03:30); one in an
+/// the planner's rule (docs/architecture.md, The planner): a wall clock in a DST gap moves forward by the gap (02:30 -> 03:30); one in an
 /// overlap takes the earlier instant. Instants are whole seconds since 1970 (`Int64`).
 struct ZoneClock {
     /// How a wall clock became an instant.
@@ -31,9 +31,9 @@ struct ZoneClock {
         WallClock(localSeconds: instant + Int64(offset(at: instant)))
     }
 
-    /// Resolves a date at a time of day in this zone, with DESIGN.md's rule: a wall clock in a DST gap
+    /// Resolves a date at a time of day in this zone, with the planner's rule (docs/architecture.md, The planner): a wall clock in a DST gap
     /// moves forward by the gap (02:30 -> 03:30), one in an overlap takes the earlier instant. This is
-    /// what `Calendar.date(from:)` does (PLATFORM.md, "Time zones"), computed from the offsets on
+    /// what `Calendar.date(from:)` does (docs/architecture.md, Time zones), computed from the offsets on
     /// either side: no offset change is closer than a day to another in any zone's rules.
     func resolve(_ date: CivilDate, at secondsOfDay: Int) -> Resolution {
         let local = WallClock(date: date, secondsOfDay: secondsOfDay).localSeconds

@@ -135,13 +135,13 @@ enum EventFile {
                 while start < items.count {
                     let end = min(start + size, items.count)
                     position.bytes = Int64(bytes.count) * Int64(end) / Int64(items.count)
-                    try await body((start..<end).map { IncomingEvent(value: items[$0], fallbackMessageId: "file:\(hash):\($0)") }, start)
+                    try await body((start..<end).map { IncomingEvent(value: items[$0], fallbackMessageId: "file:\(hash):\($0)", origin: EventOrigin(file: path, index: $0)) }, start)
                     start = end
                 }
                 return
             }
             // Not one JSON text: read it as NDJSON below.
-            try await lines(of: bytes, hash: hash, size: size, position: position, body)
+            try await lines(of: bytes, hash: hash, path: path, size: size, position: position, body)
             return
         }
         // Streaming NDJSON. A file's events without messageId get ids from its content hash (read in a
@@ -160,7 +160,7 @@ enum EventFile {
         func take(_ bytes: ArraySlice<UInt8>) {
             line += 1
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
-            slice.append(item(Array(bytes), line: line, id: prefix.map { "\($0):\(line)" }))
+            slice.append(item(Array(bytes), line: line, id: prefix.map { "\($0):\(line)" }, origin: .line(line, of: path == "-" ? "<stdin>" : path)))
         }
         while true {
             let chunk = handle.availableData
@@ -184,14 +184,15 @@ enum EventFile {
     }
 
     private static func lines(
-        of bytes: [UInt8], hash: String, size: Int, position: ReadPosition, _ body: ([IncomingEvent], Int) async throws -> Void
+        of bytes: [UInt8], hash: String, path: String, size: Int, position: ReadPosition, _ body: ([IncomingEvent], Int) async throws -> Void
     ) async throws {
         var items: [IncomingEvent] = []
         for (line, result) in JSONParser.parseLines(bytes) {
             switch result {
-            case .success(let v): items.append(IncomingEvent(value: v, fallbackMessageId: "file:\(hash):\(line)"))
+            case .success(let v): items.append(IncomingEvent(value: v, fallbackMessageId: "file:\(hash):\(line)", origin: .line(line, of: path)))
             case .failure(let e):
-                items.append(IncomingEvent(value: .string(lineText(bytes, line)), fallbackMessageId: "file:\(hash):\(line)", problem: "line \(line), column \(e.column): invalid JSON: \(e.message)"))
+                items.append(IncomingEvent(value: .string(lineText(bytes, line)), fallbackMessageId: "file:\(hash):\(line)", problem: "line \(line), column \(e.column): invalid JSON: \(e.message)",
+                    origin: .line(line, of: path)))
             }
         }
         var start = 0
@@ -204,13 +205,13 @@ enum EventFile {
     }
 
     /// One NDJSON line as an incoming event, or as a rejected item that keeps the line's text.
-    static func item(_ bytes: [UInt8], line: Int, id: String?) -> IncomingEvent {
+    static func item(_ bytes: [UInt8], line: Int, id: String?, origin: EventOrigin? = nil) -> IncomingEvent {
         do {
-            return IncomingEvent(value: try JSONParser.parse(bytes), fallbackMessageId: id)
+            return IncomingEvent(value: try JSONParser.parse(bytes), fallbackMessageId: id, origin: origin)
         } catch {
             return IncomingEvent(
                 value: .string(String(decoding: bytes, as: UTF8.self)), fallbackMessageId: id,
-                problem: "line \(line), column \(error.column): invalid JSON: \(error.message)")
+                problem: "line \(line), column \(error.column): invalid JSON: \(error.message)", origin: origin)
         }
     }
 

@@ -45,8 +45,8 @@ struct RulesTest: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let zone, TimeZone(identifier: zone) == nil {
-            throw ValidationError("--zone '\(zone)' is not an IANA time zone (e.g. America/Los_Angeles)")
+        if let zone, ZoneName.resolve(zone) == nil {
+            throw ValidationError("--zone: " + ZoneName.problem(zone))
         }
         if let now, Timestamp.parse(now) == nil {
             throw ValidationError("--now '\(now)' is not an ISO 8601 time with an offset (e.g. 2026-11-29T18:00:00Z)")

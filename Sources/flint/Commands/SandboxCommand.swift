@@ -31,7 +31,7 @@ struct SandboxCommand: AsyncParsableCommand {
             Terminal.err("error: cannot listen on \(ServeCommand.address(host, port)): \(problem); choose another with flint sandbox --listen HOST:PORT")
             throw ExitCode(1)
         }
-        guard let zone = TimeZone(identifier: companyZone) else { throw ValidationError("--company-zone '\(companyZone)' is not an IANA zone") }
+        guard let zone = ZoneName.resolve(companyZone) else { throw ValidationError("--company-zone: " + ZoneName.problem(companyZone)) }
         let logger = ServeCommand.bootstrapLogging()
         guard let windowMs = DurationText.milliseconds(window), windowMs > 0 else { throw ValidationError("--window '\(window)' is not a duration") }
         let sandbox = BrazeSandbox(

@@ -32,6 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
         let ledger = try StoreAccess.openForReading(config)
         let status = try await ledger.status()
         let serve = try await ledger.serveHeartbeat()
+        let unknownZones = try await ledger.unknownZones()
         let allPlugins = try await ledger.pluginStatuses()
         let rulesResult = Result { try RuleDirectory.load(config.rules, given: .configured(command: "flint serve")) }
         let rules = try? rulesResult.get()
@@ -93,10 +94,12 @@ struct StatusCommand: AsyncParsableCommand {
             Terminal.out(
                 Self.json(
                     status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins,
-                    troubled: troubled, attention: attention, now: now
+                    troubled: troubled, unknownZones: unknownZones, attention: attention, now: now
                 ).prettyJSON())
         } else {
-            printHuman(status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins, attention: attention, now: now)
+            printHuman(
+                status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins,
+                unknownZones: unknownZones, attention: attention, now: now)
         }
         if check, !attention.isEmpty { throw ExitCode(1) }
     }
@@ -118,7 +121,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func printHuman(
         status: StoreStatus, serve: ServeHeartbeat?, serveRunning: Bool, pause: DispatchPause?, rules: RuleLoadResult?, config: Configuration,
-        plugins: [PluginStatus], attention: [String], now: Date
+        plugins: [PluginStatus], unknownZones: [UnknownZoneCount], attention: [String], now: Date
     ) {
         var lines: [[String]] = []
         if let s = serve, serveRunning {
@@ -164,6 +167,15 @@ struct StatusCommand: AsyncParsableCommand {
         } else {
             lines.append(["rules", "cannot read \(config.rules)"])
         }
+        if !unknownZones.isEmpty {
+            // Runs that read a zone name the tz database does not have, and planned in another zone instead.
+            let total = unknownZones.reduce(0) { $0 + $1.runs }
+            let names = unknownZones.prefix(3).map { "'\($0.zone)' (\($0.runs) run\($0.runs == 1 ? "" : "s"), last user \($0.lastUser ?? "-"))" }
+            lines.append([
+                "zones", "\(total) run\(total == 1 ? "" : "s") used another zone because the user's zone is not in the tz database: "
+                    + names.joined(separator: ", ") + (unknownZones.count > 3 ? ", and \(unknownZones.count - 3) more" : ""),
+            ])
+        }
         if !plugins.isEmpty {
             let summary = plugins.map { p in
                 "\(p.name) \(serveRunning ? p.state.rawValue : "stopped")" + (p.state == .running || p.restarts == 0 ? "" : " (\(p.restarts) restarts: \(p.lastError ?? "-"))")
@@ -188,7 +200,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     static func json(
         status: StoreStatus, serve: ServeHeartbeat?, serveRunning: Bool, pause: DispatchPause?, rules: RuleLoadResult?, config: Configuration,
-        plugins: [PluginStatus], troubled: [PluginStatus], attention: [String], now: Date
+        plugins: [PluginStatus], troubled: [PluginStatus], unknownZones: [UnknownZoneCount], attention: [String], now: Date
     ) -> JSONValue {
         func time(_ d: Date?) -> JSONValue { d.map { .string(Timestamp.formatUTCMillis($0)) } ?? .null }
         var counts: [String: JSONValue] = [:]
@@ -224,6 +236,7 @@ struct StatusCommand: AsyncParsableCommand {
             "plugins": .array(plugins.map { PluginsCommand.json($0, note: nil, now: now) }),
             "plugins_in_trouble": .array(troubled.map { PluginsCommand.json($0, note: nil, now: now) }),
             "serve": serveJSON, "dispatch": dispatchJSON,
+            "unknown_zones": .array(unknownZones.map { ["zone": .string($0.zone), "runs": .number(Double($0.runs)), "last_seen": time($0.lastSeen), "last_user": $0.lastUser.map(JSONValue.string) ?? .null] }),
             "attention": .array(attention.map(JSONValue.string)), "ok": .bool(attention.isEmpty),
         ]
     }

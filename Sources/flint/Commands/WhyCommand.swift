@@ -95,7 +95,8 @@ struct WhyCommand: AsyncParsableCommand {
     }
 
     static func explain(_ r: RunRecord, stoppedBy: Gate?, outbox: OutboxRef?) -> String {
-        let when = r.sendAt.map { Timestamp.formatUTC($0) } ?? "?"
+        // An optimal-time send has only a date (Braze picks the hour); a local-time one a wall clock.
+        let when = r.sendAt == nil && r.schedule == nil ? "?" : SendTime(sendAt: r.sendAt, schedule: r.schedule).sentence()
         let schedule = r.schedule.map { " with schedule \($0.compactJSON)" } ?? ""
         let target = r.action == "braze" ? "Braze" : "action '\(r.action)'"
         switch r.status {

@@ -5,7 +5,7 @@ import FlintRules
 import Foundation
 import Yams
 
-/// Flint's configuration: `flint.yaml` < environment < flags (DESIGN.md "Configuration").
+/// Flint's configuration: `flint.yaml` < environment < flags (docs/architecture.md, Configuration).
 struct Configuration: Sendable {
     struct Webhook: Sendable {
         var tokens: [String] = []
@@ -130,8 +130,8 @@ struct Configuration: Sendable {
         }
         func zone(_ key: String, _ v: JSONValue) -> String? {
             guard let s = string(key, v) else { return nil }
-            guard TimeZone(identifier: s) != nil else {
-                fail(key, "'\(s)' is not an IANA time zone (e.g. Europe/Paris)")
+            guard ZoneName.resolve(s) != nil else {
+                fail(key, ZoneName.problem(s))
                 return nil
             }
             return s
@@ -236,13 +236,13 @@ struct Configuration: Sendable {
         if let v = env["BRAZE_REST_ENDPOINT"] { braze.restEndpoint = v }
         if let v = env["BRAZE_API_KEY"], !v.isEmpty { braze.apiKey = v }
         if let v = env["BRAZE_COMPANY_TIME_ZONE"] {
-            if TimeZone(identifier: v) != nil { braze.companyTimeZone = v } else {
-                problems.append("BRAZE_COMPANY_TIME_ZONE: '\(v)' is not an IANA time zone (e.g. America/New_York)")
+            if ZoneName.resolve(v) != nil { braze.companyTimeZone = v } else {
+                problems.append("BRAZE_COMPANY_TIME_ZONE: " + ZoneName.problem(v))
             }
         }
         if let v = env["FLINT_DEFAULT_TIME_ZONE"] {
-            if TimeZone(identifier: v) != nil { defaultTimeZone = v } else {
-                problems.append("FLINT_DEFAULT_TIME_ZONE: '\(v)' is not an IANA time zone (e.g. Europe/Paris)")
+            if ZoneName.resolve(v) != nil { defaultTimeZone = v } else {
+                problems.append("FLINT_DEFAULT_TIME_ZONE: " + ZoneName.problem(v))
             }
         }
         if let v = env["FLINT_LEAD"] {
@@ -253,8 +253,8 @@ struct Configuration: Sendable {
 
     var engineSettings: EngineSettings {
         EngineSettings(
-            defaultZone: TimeZone(identifier: defaultTimeZone) ?? TimeZone(identifier: "UTC")!,
-            companyZone: braze.companyTimeZone.flatMap(TimeZone.init(identifier:)), lead: lead)
+            defaultZone: ZoneName.resolve(defaultTimeZone) ?? TimeZone(identifier: "UTC")!,
+            companyZone: braze.companyTimeZone.flatMap(ZoneName.resolve), lead: lead)
     }
 }
 
