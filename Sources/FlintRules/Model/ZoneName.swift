@@ -51,7 +51,7 @@ public enum ZoneName {
         for candidate in candidates {
             let c = normalized(candidate)
             guard abs(c.count - key.count) <= limit else { continue }
-            let d = editDistance(key, c, limit: limit)
+            let d = DidYouMean.editDistance(key, c, limit: limit)
             if d <= limit { scored.append((candidate, d)) }
         }
         scored.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.name < $1.name }
@@ -152,26 +152,6 @@ public enum ZoneName {
         if hours == 0 { return "Etc/UTC" }
         let name = "Etc/GMT\(sign == "+" ? "-" : "+")\(hours)"
         return isValid(name) ? name : nil
-    }
-
-    /// Levenshtein distance, giving up (returning limit + 1) once every path is over `limit`.
-    static func editDistance(_ a: String, _ b: String, limit: Int = .max) -> Int {
-        let a = Array(a.utf8), b = Array(b.utf8)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = previous
-        for i in 1...a.count {
-            current[0] = i
-            var rowMin = i
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-                rowMin = min(rowMin, current[j])
-            }
-            if rowMin > limit { return limit + 1 }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
     }
 }
 
