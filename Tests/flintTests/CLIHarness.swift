@@ -21,7 +21,20 @@ struct CLIHarness {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], cwd: URL? = nil) throws -> Result {
+    /// Runs `flint` with these arguments and waits for it to exit.
+    ///
+    /// The waiting happens on a thread of its own, never on the concurrency pool: on a 2-core machine
+    /// that pool has two threads, and tests blocking them starve every other test running beside.
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], cwd: URL? = nil) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Swift.Result { try runBlocking(arguments, stdin: stdin, environment: environment, cwd: cwd) })
+            }
+            thread.start()
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], stdin: String?, environment: [String: String], cwd: URL?) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -37,11 +50,27 @@ struct CLIHarness {
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        // Read both pipes to the end before waiting, so a large output cannot block the child.
+        // Read both pipes to the end (stderr on a thread of its own) before waiting, so a large
+        // output on either cannot block the child.
+        let errData = LockedData()
+        let errDone = DispatchSemaphore(value: 0)
+        Thread {
+            errData.set(err.fileHandleForReading.readDataToEndOfFile())
+            errDone.signal()
+        }.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        errDone.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.get(), as: UTF8.self))
+    }
+
+    /// Bytes handed from the stderr reader's thread.
+    private final class LockedData: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func set(_ d: Data) { lock.withLock { data = d } }
+        func get() -> Data { lock.withLock { data } }
     }
 
     static func temporaryDirectory() throws -> URL {

@@ -13,7 +13,7 @@ struct ConfigErrorTests {
     }
 
     @Test("every flint.yaml problem at once, each at its line and column, with did-you-mean for a misspelt key")
-    func allProblemsWithPositions() throws {
+    func allProblemsWithPositions() async throws {
         let dir = try folder(
             config: """
                 listen: 127.0.0.1:8080
@@ -23,7 +23,7 @@ struct ConfigErrorTests {
                 retension: {}
                 """)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try CLIHarness.run(["status"], cwd: dir)
+        let r = try await CLIHarness.run(["status"], cwd: dir)
         #expect(r.status == 1)
         let lines = r.stderr.split(separator: "\n").map(String.init)
         #expect(lines.contains("flint.yaml:3:3: error: unknown setting 'timout' in braze; did you mean 'timeout'? (expected one of: rest_endpoint, api_key, company_time_zone, requests_per_hour, audience_requests_per_minute, timeout, max_attempts, coalesce_window)"), "\(r.stderr)")
@@ -33,10 +33,10 @@ struct ConfigErrorTests {
     }
 
     @Test("a YAML syntax error points at its line")
-    func syntaxError() throws {
+    func syntaxError() async throws {
         let dir = try folder(config: "braze:\n  timeout: [10s\n")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try CLIHarness.run(["status"], cwd: dir)
+        let r = try await CLIHarness.run(["status"], cwd: dir)
         #expect(r.status == 1)
         #expect(r.stderr.hasPrefix("flint.yaml:"), "\(r.stderr)")
         #expect(r.stderr.contains("error: invalid YAML"))
@@ -51,28 +51,28 @@ struct ConfigErrorTests {
         """
 
     @Test("a broken plugins: section does not stop read-only commands: one warning line at most")
-    func brokenPluginsDoNotStopReaders() throws {
+    func brokenPluginsDoNotStopReaders() async throws {
         let dir = try folder(config: Self.brokenPlugins)
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("flint.db").path
-        let ingest = try CLIHarness.run(["ingest", "--database", db, "-"], stdin: #"{"event":"A","userId":"u-1"}"# + "\n", cwd: dir)
+        let ingest = try await CLIHarness.run(["ingest", "--database", db, "-"], stdin: #"{"event":"A","userId":"u-1"}"# + "\n", cwd: dir)
         #expect(ingest.status == 0, "\(ingest.stderr)")
         for command in [["status", "--database", db], ["runs", "--database", db], ["events", "--database", db], ["outbox", "--database", db], ["rules", "list"]] {
-            let r = try CLIHarness.run(command, cwd: dir)
+            let r = try await CLIHarness.run(command, cwd: dir)
             #expect(r.status == 0, "\(command): \(r.stderr)")
             #expect(!r.stderr.contains("error"), "\(command): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count <= 1, "\(command): \(r.stderr)")
         }
-        let plugins = try CLIHarness.run(["plugins", "--database", db], cwd: dir)
+        let plugins = try await CLIHarness.run(["plugins", "--database", db], cwd: dir)
         #expect(plugins.status == 0)
         #expect(plugins.stdout.contains("flint.yaml:5:5: error: plugins[0].timout: unknown setting; did you mean 'timeout'?"), "\(plugins.stdout)")
     }
 
     @Test("flint serve refuses a broken plugins: section, each problem at its line and column, exit 1")
-    func serveRefusesBrokenPlugins() throws {
+    func serveRefusesBrokenPlugins() async throws {
         let dir = try folder(config: Self.brokenPlugins)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try CLIHarness.run(["serve", "--listen", "127.0.0.1:0"], cwd: dir)
+        let r = try await CLIHarness.run(["serve", "--listen", "127.0.0.1:0"], cwd: dir)
         #expect(r.status == 1)
         #expect(r.stderr.contains("flint.yaml:5:5: error: plugins[0].timout: unknown setting; did you mean 'timeout'?"), "\(r.stderr)")
         #expect(r.stderr.contains("fix them and start flint serve again"))

@@ -41,7 +41,7 @@ struct CrashSafetyTests {
     }
 
     @Test("killed at random points, reopened: every reported commit is there, nothing half-written", arguments: [1, 2, 3, 4, 5] as [UInt64])
-    func killAndReopen(seed: UInt64) throws {
+    func killAndReopen(seed: UInt64) async throws {
         var rng = SplitMix(state: seed)
         let dir = try CLIHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -75,28 +75,33 @@ struct CrashSafetyTests {
         writer.start()
 
         // When it has reported some commits, kill it mid-stream
-        var committedUpTo = -1
-        var seen = 0
-        var pending = Data()
+        // Read on a thread of its own: the loop blocks on the pipe for the whole run.
+        let pid = process.processIdentifier
         let reader = output.fileHandleForReading
-        readLoop: while true {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            pending += chunk
-            while let nl = pending.firstIndex(of: 10) {
-                let line = String(decoding: pending[..<nl], as: UTF8.self)
-                pending.removeSubrange(...nl)
-                if line.hasPrefix("committed "), let last = line.split(separator: "-").last.flatMap({ Int($0) }) {
-                    committedUpTo = last
-                    seen += 1
-                    if seen >= killAfter {
-                        kill(process.processIdentifier, SIGKILL)
-                        break readLoop
+        let committedUpTo = await ServeHarness.onThread { () -> Int in
+            var committedUpTo = -1
+            var seen = 0
+            var pending = Data()
+            readLoop: while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                pending += chunk
+                while let nl = pending.firstIndex(of: 10) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    if line.hasPrefix("committed "), let last = line.split(separator: "-").last.flatMap({ Int($0) }) {
+                        committedUpTo = last
+                        seen += 1
+                        if seen >= killAfter {
+                            kill(pid, SIGKILL)
+                            break readLoop
+                        }
                     }
                 }
             }
+            return committedUpTo
         }
-        process.waitUntilExit()
+        await process.exited()
         #expect(committedUpTo >= 0, "seed \(seed): no commit was reported before the kill")
         #expect(process.terminationReason == .uncaughtSignal, "seed \(seed): the process was not killed mid-stream")
 
@@ -104,7 +109,7 @@ struct CrashSafetyTests {
         let queue = try DatabaseQueue(path: db)
         func count(_ sql: String) throws -> Int { try queue.read { try Int.fetchOne($0, sql: sql) ?? -1 } }
         do {
-            let ids = Set(try queue.read { try String.fetchAll($0, sql: "SELECT message_id FROM events") })
+            let ids = await Set(try queue.read { try String.fetchAll($0, sql: "SELECT message_id FROM events") })
             for i in 0...max(committedUpTo, 0) where committedUpTo >= 0 {
                 #expect(ids.contains("m-\(i)"), "seed \(seed): m-\(i) was reported committed but is missing")
             }
@@ -118,7 +123,7 @@ struct CrashSafetyTests {
 
         // And a restart that replays the whole stream commits each event exactly once
         let all = (0..<total).map(Self.event).joined(separator: "\n")
-        let replay = try CLIHarness.run(["ingest", "--database", db, "--rules", rulesDir.path, "-"], stdin: all, cwd: dir)
+        let replay = try await CLIHarness.run(["ingest", "--database", db, "--rules", rulesDir.path, "-"], stdin: all, cwd: dir)
         #expect(replay.status == 0, "seed \(seed): \(replay.stderr)")
         do {
             #expect(try count("SELECT COUNT(*) FROM events") == total)

@@ -109,24 +109,24 @@ struct DispatchE2ETests {
             """,
     ]
 
-    func serve(_ sandbox: SandboxProcess, config: String = "braze:\n  timeout: 500ms\n  coalesce_window: 50ms\n", database: String? = nil, dir: URL? = nil) throws -> ServeHarness {
+    func serve(_ sandbox: SandboxProcess, config: String = "braze:\n  timeout: 500ms\n  coalesce_window: 50ms\n", database: String? = nil, dir: URL? = nil) async throws -> ServeHarness {
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("flint-\(UUID().uuidString).yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        return try ServeHarness(
+        return try await ServeHarness(
             rules: Self.rules,
             environment: ["BRAZE_REST_ENDPOINT": sandbox.base, "BRAZE_API_KEY": "sandbox-key", "FLINT_CONFIG": configFile.path],
             reuse: dir)
     }
 
-    func runs(_ serve: ServeHarness, _ extra: [String] = []) throws -> [JSONValue] {
-        let r = try CLIHarness.run(["runs", "--json", "--limit", "100000"] + serve.ledgerArgs + extra, cwd: serve.dir)
+    func runs(_ serve: ServeHarness, _ extra: [String] = []) async throws -> [JSONValue] {
+        let r = try await CLIHarness.run(["runs", "--json", "--limit", "100000"] + serve.ledgerArgs + extra, cwd: serve.dir)
         return (try? JSONParser.parse(r.stdout).arrayValue ?? []) ?? []
     }
 
     func settled(_ serve: ServeHarness, count: Int, seconds: Double = 30) async throws -> [JSONValue] {
         var last: [JSONValue] = []
         _ = try await ServeHarness.eventually(seconds) {
-            last = try runs(serve)
+            last = try await runs(serve)
             return last.count >= count && last.allSatisfy { $0["status"] != "pending" }
         }
         return last
@@ -135,7 +135,7 @@ struct DispatchE2ETests {
     @Test("events over HTTP produce exactly the expected Braze bodies: local and optimal schedules, user_alias, typed properties")
     func exactBodies() async throws {
         let sandbox = try SandboxProcess()
-        let serve = try serve(sandbox)
+        let serve = try await serve(sandbox)
         defer { serve.remove() }
         let now = Date()
         let ts = Timestamp.formatUTC(now)
@@ -172,13 +172,13 @@ struct DispatchE2ETests {
         let alias = try #require(body("camp-alias"))
         #expect(alias["recipients"] == [["user_alias": ["alias_name": "anon-7", "alias_label": "anon"]]])
         #expect(alias["schedule"]?["time"] == .string(Timestamp.formatUTC(Timestamp.parse(ts)!.addingTimeInterval(600))))
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     @Test("faults: 5xx bursts, 429 with a reset, a hang past the timeout, a dropped connection, 400, a 401 period: each send scheduled exactly once, or unknown")
     func faults() async throws {
         let sandbox = try SandboxProcess()
-        let serve = try serve(sandbox)
+        let serve = try await serve(sandbox)
         defer { serve.remove() }
         try await sandbox.post("/_sandbox/faults", """
             [{"kind":"status","status":500,"count":2,"path":"/campaigns/trigger/schedule/create"},
@@ -198,7 +198,7 @@ struct DispatchE2ETests {
         var final: [JSONValue] = []
         let done = try await ServeHarness.eventually(60) {
             if try await serve.request("GET", "/readyz").status == 503 { kill(serve.process.processIdentifier, SIGHUP) }
-            final = try runs(serve)
+            final = try await runs(serve)
             return final.count == users && final.allSatisfy { ["scheduled", "unknown", "failed"].contains($0["status"]?.stringValue ?? "") }
         }
         #expect(done, "runs still pending: \(final.filter { $0["status"] == "pending" }.map { $0["reason"] ?? .null })")
@@ -219,9 +219,9 @@ struct DispatchE2ETests {
         }
         #expect(final.filter { $0["status"] == "unknown" }.count == 2, "the hang and the drop")
         #expect(final.filter { $0["status"] == "failed" }.count == 1)
-        let outbox = try CLIHarness.run(["outbox", "--unknown", "--json"] + serve.ledgerArgs, cwd: serve.dir)
+        let outbox = try await CLIHarness.run(["outbox", "--unknown", "--json"] + serve.ledgerArgs, cwd: serve.dir)
         #expect((try JSONParser.parse(outbox.stdout).arrayValue ?? []).count == 2)
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     @Test("SIGKILL during dispatch, then a restart: no send scheduled twice, none lost", arguments: [11, 12, 13] as [UInt64])
@@ -229,22 +229,22 @@ struct DispatchE2ETests {
         var rng = CrashSafetyTests.SplitMix(state: seed)
         let sandbox = try SandboxProcess()
         try await sandbox.post("/_sandbox/faults", #"{"kind":"latency","ms":15,"count":"always"}"#)
-        let first = try serve(sandbox)
+        let first = try await serve(sandbox)
         defer { first.remove() }
         let users = 150
         let lines = (0..<users).map { #"{"event":"Order Shipped","messageId":"k-\#($0)","userId":"k-\#($0)","properties":{"order":"o-\#($0)"}}"# }
-        let ingest = try CLIHarness.run(["ingest", "-"] + first.ledgerArgs, stdin: lines.joined(separator: "\n"), cwd: first.dir)
+        let ingest = try await CLIHarness.run(["ingest", "-"] + first.ledgerArgs, stdin: lines.joined(separator: "\n"), cwd: first.dir)
         #expect(ingest.status == 0, "\(ingest.stderr)")
         // Kill once some, not all, sends went out.
         let killAt = Int.random(in: 5...100, using: &rng)
         _ = try await ServeHarness.eventually(30) { (try await sandbox.createdPerRecipient().count) >= killAt }
         kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        await first.process.exited()
         // Restart on the same database.
-        let second = try serve(sandbox, dir: first.dir)
+        let second = try await serve(sandbox, dir: first.dir)
         var final: [JSONValue] = []
         let done = try await ServeHarness.eventually(60) {
-            final = try runs(second)
+            final = try await runs(second)
             return final.count == users && final.allSatisfy { $0["status"] == "scheduled" || $0["status"] == "unknown" }
         }
         #expect(done, "seed \(seed): \(final.filter { $0["status"] == "pending" }.count) still pending")
@@ -253,21 +253,21 @@ struct DispatchE2ETests {
         for run in final where run["status"] == "scheduled" {
             #expect(created[run["user"]?.stringValue ?? ""] == 1, "seed \(seed): scheduled but not in Braze")
         }
-        #expect(second.stop() == 0)
+        await #expect(second.stop() == 0)
     }
 
     @Test("10,000 users planned for the same local 10:00 go out in at most 200 requests; a cancel_on rule never shares one")
     func coalescing() async throws {
         let sandbox = try SandboxProcess()
-        let serve = try serve(sandbox, config: "braze:\n  coalesce_window: 250ms\n")
+        let serve = try await serve(sandbox, config: "braze:\n  coalesce_window: 250ms\n")
         defer { serve.remove() }
         let now = Timestamp.formatUTC(Date())
         var lines = (0..<10_000).map { #"{"event":"Trial Ending Soon","messageId":"c-\#($0)","userId":"c-\#($0)","timestamp":"\#(now)","properties":{"plan":"team","seats":3},"context":{"timezone":"Europe/Paris"}}"# }
         lines += (0..<20).map { #"{"event":"Order Shipped","messageId":"x-\#($0)","userId":"x-\#($0)","properties":{"order":"same"}}"# }
-        let ingest = try CLIHarness.run(["ingest", "-", "--batch", "2000"] + serve.ledgerArgs, stdin: lines.joined(separator: "\n"), cwd: serve.dir)
+        let ingest = try await CLIHarness.run(["ingest", "-", "--batch", "2000"] + serve.ledgerArgs, stdin: lines.joined(separator: "\n"), cwd: serve.dir)
         #expect(ingest.status == 0, "\(ingest.stderr)")
         let done = try await ServeHarness.eventually(120) {
-            let status = try JSONParser.parse(try CLIHarness.run(["status", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
+            let status = try JSONParser.parse(try await CLIHarness.run(["status", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
             return status["runs"]?["scheduled"] == 10020
         }
         #expect(done)
@@ -278,13 +278,13 @@ struct DispatchE2ETests {
         #expect(local.allSatisfy { ($0["body"]?["recipients"]?.arrayValue?.count ?? 0) <= 50 })
         #expect(ship.count == 20)
         #expect(ship.allSatisfy { $0["body"]?["recipients"]?.arrayValue?.count == 1 })
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     @Test("with the sandbox's budget set low, the dispatcher never receives a 429 in steady state")
     func budget() async throws {
         let sandbox = try SandboxProcess(arguments: ["--requests-per-window", "5", "--window", "2s"])
-        let serve = try serve(sandbox)
+        let serve = try await serve(sandbox)
         defer { serve.remove() }
         for i in 0..<14 {
             _ = try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","userId":"b-\#(i)","properties":{"order":"o"}}"#)
@@ -293,7 +293,7 @@ struct DispatchE2ETests {
         #expect(final.allSatisfy { $0["status"] == "scheduled" })
         let calls = try await sandbox.get("/_sandbox/calls").arrayValue ?? []
         #expect(calls.filter { $0["status"] == 429 }.isEmpty, "429s: \(calls.filter { $0["status"] == 429 }.count)")
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 }
 

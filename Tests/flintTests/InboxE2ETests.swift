@@ -15,9 +15,9 @@ struct InboxE2ETests {
 
     @Test("a file with one good and two bad lines: the good event is committed, the file is in failed/ with lines 2 and 3, rejected events name FILE:LINE")
     func failedFile() async throws {
-        let serve = try ServeHarness(rules: ["r.yaml": Self.rules])
+        let serve = try await ServeHarness(rules: ["r.yaml": Self.rules])
         defer { serve.remove() }
-        defer { _ = serve.stop() }
+        defer { serve.terminate() }
         let inbox = serve.inbox.path
         #expect(
             serve.bannerText.contains("files with bad lines go to \(inbox)/failed/ with NAME.errors.json, their good lines are ingested"),
@@ -32,7 +32,7 @@ struct InboxE2ETests {
         try FileManager.default.moveItem(atPath: inbox + "/orders.ndjson.tmp", toPath: inbox + "/orders.ndjson")
         try "export runs on Fridays\n".write(toFile: inbox + "/notes.txt", atomically: false, encoding: .utf8)
 
-        let failed = try await ServeHarness.eventually { FileManager.default.fileExists(atPath: inbox + "/failed/orders.ndjson") }
+        let failed = await ServeHarness.eventually { FileManager.default.fileExists(atPath: inbox + "/failed/orders.ndjson") }
         #expect(failed, "orders.ndjson is in failed/; log:\n\(serve.log)")
         let report = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: inbox + "/failed/orders.ndjson.errors.json"))))
         let entries = report.arrayValue ?? []
@@ -40,20 +40,20 @@ struct InboxE2ETests {
         #expect(entries.first?["errors"]?.arrayValue?.first?.stringValue?.contains("userId") == true)
         #expect(entries.last?["errors"]?.arrayValue?.first?.stringValue?.hasPrefix("line 3, column") == true)
 
-        let events = try CLIHarness.run(["events", "--json"] + serve.ledgerArgs, cwd: serve.dir)
+        let events = try await CLIHarness.run(["events", "--json"] + serve.ledgerArgs, cwd: serve.dir)
         let ids = (try JSONParser.parse(events.stdout).arrayValue ?? []).compactMap { $0["id"]?.stringValue }
         #expect(ids == ["o-1"], "the good line is committed: \(events.stdout)")
 
-        let rejected = try CLIHarness.run(["events", "--rejected"] + serve.ledgerArgs, cwd: serve.dir)
+        let rejected = try await CLIHarness.run(["events", "--rejected"] + serve.ledgerArgs, cwd: serve.dir)
         #expect(rejected.status == 0)
         #expect(rejected.stdout.contains("\(inbox)/orders.ndjson:2 "), "\(rejected.stdout)")
         #expect(rejected.stdout.contains("\(inbox)/orders.ndjson:3 "), "\(rejected.stdout)")
-        let json = try JSONParser.parse(try CLIHarness.run(["events", "--rejected", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
+        let json = try JSONParser.parse(try await CLIHarness.run(["events", "--rejected", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
         let origins = (json.arrayValue ?? []).compactMap { $0["origin"] }
         #expect(Set(origins) == [["file": .string(inbox + "/orders.ndjson"), "line": 2], ["file": .string(inbox + "/orders.ndjson"), "line": 3]])
         #expect((json.arrayValue ?? []).allSatisfy { $0["source"] == "inbox" && $0["index"] != nil })
 
-        let logged = try await ServeHarness.eventually { serve.log.contains("notes.txt") }
+        let logged = await ServeHarness.eventually { serve.log.contains("notes.txt") }
         #expect(logged, "notes.txt is reported; log:\n\(serve.log)")
         let notes = serve.log.split(separator: "\n").filter { $0.contains("notes.txt") }
         #expect(notes.count == 1, "\(notes)")
@@ -63,19 +63,19 @@ struct InboxE2ETests {
 
     @Test("an HTTP item rejected in /v1/batch is shown as POST /v1/batch #INDEX, the 0-based index of the reply; NDJSON sent as JSON gets a hint")
     func httpRejected() async throws {
-        let serve = try ServeHarness(rules: ["r.yaml": Self.rules])
+        let serve = try await ServeHarness(rules: ["r.yaml": Self.rules])
         defer { serve.remove() }
-        defer { _ = serve.stop() }
+        defer { serve.terminate() }
         let batch = try await serve.request(
             "POST", "/v1/batch",
             body: #"{"batch":[{"type":"track","event":"Order Placed","userId":"u-1"},{"type":"track","event":"Order Placed","userId":"u-2"},{"type":"track","event":"Order Placed"}]}"#)
         #expect(batch.status == 200)
         #expect(batch.body.contains(#""index":2"#), "\(batch.body)")
 
-        let rejected = try CLIHarness.run(["events", "--rejected"] + serve.ledgerArgs, cwd: serve.dir)
+        let rejected = try await CLIHarness.run(["events", "--rejected"] + serve.ledgerArgs, cwd: serve.dir)
         #expect(rejected.stdout.contains("POST /v1/batch #2 "), "\(rejected.stdout)")
         #expect(rejected.stdout.contains("#N is the 0-based index in the request"), "\(rejected.stdout)")
-        let json = try JSONParser.parse(try CLIHarness.run(["events", "--rejected", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
+        let json = try JSONParser.parse(try await CLIHarness.run(["events", "--rejected", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout)
         #expect(json.arrayValue?.first?["origin"] == ["endpoint": "/v1/batch", "index": 2])
         #expect(json.arrayValue?.first?["index"] == 2)
 

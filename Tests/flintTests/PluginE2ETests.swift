@@ -21,8 +21,8 @@ struct PluginE2ETests {
         return try queue.read { try Int.fetchOne($0, sql: sql) ?? -1 }
     }
 
-    static func plugins(_ serve: ServeHarness) throws -> [String: JSONValue] {
-        let result = try CLIHarness.run(["plugins", "--json"] + serve.ledgerArgs, cwd: serve.dir)
+    static func plugins(_ serve: ServeHarness) async throws -> [String: JSONValue] {
+        let result = try await CLIHarness.run(["plugins", "--json"] + serve.ledgerArgs, cwd: serve.dir)
         var byName: [String: JSONValue] = [:]
         for p in try JSONParser.parse(result.stdout).arrayValue ?? [] {
             if let name = p["name"]?.stringValue { byName[name] = p }
@@ -30,8 +30,8 @@ struct PluginE2ETests {
         return byName
     }
 
-    static func runs(_ serve: ServeHarness, _ extra: [String] = []) throws -> [JSONValue] {
-        let result = try CLIHarness.run(["runs", "--json", "--limit", "1000"] + extra + serve.ledgerArgs, cwd: serve.dir)
+    static func runs(_ serve: ServeHarness, _ extra: [String] = []) async throws -> [JSONValue] {
+        let result = try await CLIHarness.run(["runs", "--json", "--limit", "1000"] + extra + serve.ledgerArgs, cwd: serve.dir)
         return try JSONParser.parse(result.stdout).arrayValue ?? []
     }
 
@@ -47,14 +47,14 @@ struct PluginE2ETests {
             .replacingOccurrences(of: "../../Plugins/Examples", with: Self.examples.path)
         try FileManager.default.copyItem(at: demo.appendingPathComponent("orders.ndjson"), to: dir.appendingPathComponent("orders.ndjson"))
         let rule = try String(contentsOf: demo.appendingPathComponent("rules/order-audit.yaml"), encoding: .utf8)
-        let serve = try ServeHarness(rules: ["order-audit.yaml": rule], config: config, reuse: dir)
+        let serve = try await ServeHarness(rules: ["order-audit.yaml": rule], config: config, reuse: dir)
 
         let audit = dir.appendingPathComponent("audit.jsonl")
         #expect(
             try await ServeHarness.eventually(20) {
                 try Self.runs(serve).filter { $0["status"] == "scheduled" }.count == 2
             }, "two orders of $100 or more end scheduled; log:\n\(serve.log)")
-        let runs = try Self.runs(serve)
+        let runs = try await Self.runs(serve)
         #expect(runs.count == 3)
         #expect(runs.first { $0["event_id"] == "ord-1002" }?["status"] == "not_matched")
 
@@ -83,16 +83,16 @@ struct PluginE2ETests {
                 let p = try Self.plugins(serve)
                 return p["orders"]?["handled"] == 4 && p["audit-log"]?["handled"] == 3
             })
-        let plugins = try Self.plugins(serve)
+        let plugins = try await Self.plugins(serve)
         #expect(plugins["orders"]?["state"] == "running")
         #expect(plugins["audit-log"]?["state"] == "running")
         #expect(plugins["webhook"]?["origin"] == "built-in")
         // The plugins' stderr reaches Flint's log with their names.
         #expect(serve.log.contains("plugin.name=orders") && serve.log.contains("ndjson_source: following"))
 
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
         // After a stop, the statuses say so.
-        #expect(try Self.plugins(serve)["orders"]?["state"] == "stopped")
+        await #expect(try Self.plugins(serve)["orders"]?["state"] == "stopped")
     }
 
     /// Flint is killed after committing events and before acknowledging them: the plugin resends
@@ -129,12 +129,12 @@ struct PluginE2ETests {
             send:
               campaign_id: c-1
             """
-        var serve = try ServeHarness(rules: ["held.yaml": rule], config: config, reuse: dir)
+        var serve = try await ServeHarness(rules: ["held.yaml": rule], config: config, reuse: dir)
         let database = serve.database
         #expect(
             try await ServeHarness.eventually(60) { try Self.count(database, "SELECT count(*) FROM events") == count },
             "all events committed; log:\n\(serve.log)")
-        serve.kill9()
+        await serve.kill9()
 
         // The plugin now reads the acks that reached its pipe before Flint died, then its stdin ends.
         let pid = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8)))
@@ -144,7 +144,7 @@ struct PluginE2ETests {
         let ackedFirst = Set(try String(contentsOf: acked, encoding: .utf8).split(separator: "\n"))
         #expect(ackedFirst.count < count, "some committed events were not acknowledged when Flint died")
 
-        serve = try ServeHarness(rules: ["held.yaml": rule], config: config, reuse: dir)
+        serve = try await ServeHarness(rules: ["held.yaml": rule], config: config, reuse: dir)
         #expect(
             try await ServeHarness.eventually(60) {
                 Set(try String(contentsOf: acked, encoding: .utf8).split(separator: "\n")).count == count
@@ -159,7 +159,7 @@ struct PluginE2ETests {
         let metrics = try await serve.request("GET", "/metrics").body
         let duplicates = metrics.split(separator: "\n").first { $0.hasPrefix("flint_plugin_events_total") && $0.contains("duplicate") && $0.contains("held") }
         #expect(duplicates.flatMap { Int($0.split(separator: " ").last ?? "") } == count - ackedFirst.count, "the resent events were all duplicates")
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     /// The example action, told to fail: retryable failures are retried until they pass; a failure
@@ -185,7 +185,7 @@ struct PluginE2ETests {
                 fail_times: "{{ properties.fail_times }}"
                 fail: "{{ properties.fail }}"
             """
-        let serve = try ServeHarness(rules: ["notify.yaml": rule], config: config)
+        let serve = try await ServeHarness(rules: ["notify.yaml": rule], config: config)
         defer { serve.remove() }
         #expect(try await ServeHarness.eventually(20) { try Self.plugins(serve)["notify"]?["state"] == "running" })
         let batch = """
@@ -200,18 +200,18 @@ struct PluginE2ETests {
                 let runs = try Self.runs(serve)
                 return runs.first { $0["event_id"] == "n-flaky" }?["status"] == "scheduled" && runs.first { $0["event_id"] == "n-refused" }?["status"] == "failed"
             }, "log:\n\(serve.log)")
-        let runs = try Self.runs(serve)
+        let runs = try await Self.runs(serve)
         let refused = try #require(runs.first { $0["event_id"] == "n-refused" })
         #expect(refused["reason"]?.stringValue?.contains("refused: the request asks to fail") == true)
         // Two simulated outages, then the third attempt wrote it, once.
-        let outbox = try JSONParser.parse(try CLIHarness.run(["outbox", "--all", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout).arrayValue ?? []
+        let outbox = try JSONParser.parse(try await CLIHarness.run(["outbox", "--all", "--json"] + serve.ledgerArgs, cwd: serve.dir).stdout).arrayValue ?? []
         let flaky = try #require(outbox.first { $0["run_id"] == runs.first { $0["event_id"] == "n-flaky" }?["id"] })
         #expect(flaky["attempts"] == 3)
         #expect(flaky["state"] == "sent")
         let written = try String(contentsOf: serve.dir.appendingPathComponent("sent.jsonl"), encoding: .utf8).split(separator: "\n")
         #expect(written.count == 1)
         #expect(written.first?.contains(#""text":"flaky""#) == true)
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     /// Plugins that crash in a loop, never say hello, speak another protocol, exit at once, print
@@ -251,7 +251,7 @@ struct PluginE2ETests {
               campaign_id: c-1
             """,
         ]
-        let serve = try ServeHarness(rules: rules, config: config)
+        let serve = try await ServeHarness(rules: rules, config: config)
         defer { serve.remove() }
 
         // The stuck action takes a send and never answers: the run ends unknown, never resent.
@@ -269,7 +269,7 @@ struct PluginE2ETests {
                     && stuckRun?["status"] == "unknown"
             }, "log:\n\(serve.log)")
 
-        let p = try Self.plugins(serve)
+        let p = try await Self.plugins(serve)
         #expect(p["crasher"]?["last_error"]?.stringValue?.contains("exited with status 1") == true)
         #expect(p["quitter"]?["last_error"]?.stringValue?.contains("exited with status 3 before saying hello") == true)
         #expect(p["mute"]?["last_error"]?.stringValue?.contains("no hello within 1s") == true)
@@ -278,8 +278,8 @@ struct PluginE2ETests {
         // Garbage is counted, not fatal: the plugin keeps running and its event went through.
         #expect(p["chatty"]?["state"] == "running")
         #expect(p["chatty"]?["restarts"] == 0)
-        #expect(try Self.runs(serve).contains { $0["event_id"] == "garbage-1" })
-        let stuckRun = try #require(try Self.runs(serve).first { $0["event_id"] == "s-1" })
+        await #expect(try Self.runs(serve).contains { $0["event_id"] == "garbage-1" })
+        let stuckRun = try await #require(try Self.runs(serve).first { $0["event_id"] == "s-1" })
         #expect(stuckRun["reason"]?.stringValue?.contains("not resent automatically") == true)
 
         // Flint itself is fine: it answers, takes events, and reports the plugins on /readyz.
@@ -292,19 +292,19 @@ struct PluginE2ETests {
         #expect(detail?["quitter"]?.stringValue?.contains("exited with status 3") == true)
         #expect(serve.log.contains("misbehaving: giving up at once"))
 
-        let table = try CLIHarness.run(["plugins"] + serve.ledgerArgs, cwd: serve.dir)
+        let table = try await CLIHarness.run(["plugins"] + serve.ledgerArgs, cwd: serve.dir)
         #expect(table.status == 0)
         #expect(table.stdout.contains("quitter") && table.stdout.contains("backoff"))
         // flint status sums them up in one line.
-        let status = try CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
+        let status = try await CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
         let pluginsLine = status.stdout.split(separator: "\n").first { $0.hasPrefix("plugins ") }
         #expect(pluginsLine?.contains("chatty running") == true, "\(status.stdout)")
         #expect(pluginsLine?.contains("exited with status 3") == true, "\(status.stdout)")
-        #expect(serve.stop() == 0, "flint serve stops cleanly with its plugins in any state")
+        await #expect(serve.stop() == 0, "flint serve stops cleanly with its plugins in any state")
     }
 
     @Test("flint serve refuses a flint.yaml plugin entry with mistakes, every problem named; flint plugins lists them and exits 0")
-    func badPluginConfiguration() throws {
+    func badPluginConfiguration() async throws {
         let dir = try CLIHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try """
@@ -315,9 +315,9 @@ struct PluginE2ETests {
             timeout: soon
             env: { TOKEN: "${FLINT_TEST_SURELY_UNSET}" }
         """.write(to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8)
-        let result = try CLIHarness.run(["serve", "--listen", "127.0.0.1:0"], cwd: dir)
+        let result = try await CLIHarness.run(["serve", "--listen", "127.0.0.1:0"], cwd: dir)
         #expect(result.status == 1)
-        let listing = try CLIHarness.run(["plugins"], cwd: dir)
+        let listing = try await CLIHarness.run(["plugins"], cwd: dir)
         #expect(listing.status == 0 && listing.stdout.contains("plugins[0].kind: expected source or action"), "\(listing.stdout)")
         for expected in [
             "plugins[0].name: 'braze' is the name of a built-in plugin", "plugins[0].kind: expected source or action",

@@ -27,7 +27,7 @@ final class ServeHarness: @unchecked Sendable {
     var ledgerArgs: [String] { ["--database", database, "--rules", rulesDir.path] }
 
     /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner.
-    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil) throws {
+    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil) async throws {
         dir = try reuse ?? CLIHarness.temporaryDirectory()
         try FileManager.default.createDirectory(at: rulesDir, withIntermediateDirectories: true)
         if let config { try config.write(to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8) }
@@ -50,28 +50,30 @@ final class ServeHarness: @unchecked Sendable {
                 logText.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
             }
         }
-        // Read the banner: "flint serve: listening on http://127.0.0.1:PORT ..."
-        let deadline = Date().addingTimeInterval(30)
-        var text = ""
-        while Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-            if let range = text.range(of: "listening on http://127.0.0.1:") {
-                let digits = text[range.upperBound...].prefix { $0.isNumber }
-                if let p = Int(digits), text.contains("endpoints") {
-                    port = p
-                    banner = text
-                    break
+        // Read the banner: "flint serve: listening on http://127.0.0.1:PORT ..." (on a thread of its
+        // own: a blocking read must not hold one of the concurrency pool's few threads).
+        let outputHandle = output.fileHandleForReading
+        let (foundPort, text) = await Self.onThread { () -> (Int, String) in
+            let deadline = Date().addingTimeInterval(30)
+            var text = ""
+            while Date() < deadline {
+                let chunk = outputHandle.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+                if let range = text.range(of: "listening on http://127.0.0.1:") {
+                    let digits = text[range.upperBound...].prefix { $0.isNumber }
+                    if let p = Int(digits), text.contains("endpoints") { return (p, text) }
                 }
             }
+            return (0, text)
         }
+        port = foundPort
+        banner = text
         guard port != 0 else {
             process.terminate()
-            process.waitUntilExit()
+            await process.exited()
             throw HarnessError(message: "flint serve did not start: \(text)\n\(log)")
         }
-        let outputHandle = output.fileHandleForReading
         Thread.detachNewThread {
             while !outputHandle.availableData.isEmpty {}
         }
@@ -81,9 +83,9 @@ final class ServeHarness: @unchecked Sendable {
     var log: String { logText.withLock { $0 } }
 
     /// SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would.
-    func kill9() {
+    func kill9() async {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        await process.exited()
     }
 
     struct HarnessError: Error, CustomStringConvertible {
@@ -93,10 +95,15 @@ final class ServeHarness: @unchecked Sendable {
 
     var bannerText: String { banner }
 
-    /// SIGTERM, then wait for the exit; returns the exit status.
-    func stop() -> Int32 {
+    /// SIGTERM without waiting (for a `defer`; deinit still reaps the process).
+    func terminate() {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then wait for the exit; returns the exit status.
+    func stop() async -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        await process.exited()
         return process.terminationStatus
     }
 
@@ -136,4 +143,28 @@ final class ServeHarness: @unchecked Sendable {
         }
         return try await condition()
     }
+}
+
+extension ServeHarness {
+    /// Runs blocking work (a pipe read, a wait for a process) on a thread of its own and awaits it.
+    /// On a 2-core machine the concurrency pool has two threads: tests that block them starve every
+    /// test running beside (timeouts in unrelated suites).
+    static func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: work()) }
+        }
+    }
+}
+
+extension Process {
+    /// Waits for the process to exit without blocking a concurrency thread.
+    func exited() async {
+        let process = UncheckedProcess(process: self)
+        await ServeHarness.onThread { process.process.waitUntilExit() }
+    }
+}
+
+/// Foundation's `Process` is not Sendable; only `waitUntilExit` is called across threads.
+private struct UncheckedProcess: @unchecked Sendable {
+    let process: Process
 }

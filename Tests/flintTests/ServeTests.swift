@@ -19,15 +19,15 @@ struct ServeTests {
         schedule: { after: 1h }
         """
 
-    func runs(_ serve: ServeHarness, _ extra: [String] = []) throws -> [JSONValue] {
-        let r = try CLIHarness.run(["runs", "--json", "--limit", "100000"] + serve.ledgerArgs + extra, cwd: serve.dir)
+    func runs(_ serve: ServeHarness, _ extra: [String] = []) async throws -> [JSONValue] {
+        let r = try await CLIHarness.run(["runs", "--json", "--limit", "100000"] + serve.ledgerArgs + extra, cwd: serve.dir)
         guard r.status == 0 else { return [] }
         return (try? JSONParser.parse(r.stdout).arrayValue ?? []) ?? []
     }
 
     @Test("serve says where it listens, takes an event over HTTP and a file from the inbox, and both become runs")
     func endToEnd() async throws {
-        let serve = try ServeHarness(rules: ["cart.yaml": Self.cartRule])
+        let serve = try await ServeHarness(rules: ["cart.yaml": Self.cartRule])
         defer { serve.remove() }
         #expect(serve.bannerText.contains("database  \(serve.database)"))
         #expect(serve.bannerText.contains("rules     1 from"))
@@ -37,13 +37,13 @@ struct ServeTests {
         #expect(posted.status == 202)
         #expect(posted.body == #"{"accepted":1,"duplicates":0,"rejected":[]}"#)
         // The 202 came after the commit: the run is there at once (pending, or already scheduled).
-        #expect(try runs(serve).contains { $0["event_id"] == "h-1" && ($0["status"] == "pending" || $0["status"] == "scheduled") })
+        await #expect(try runs(serve).contains { $0["event_id"] == "h-1" && ($0["status"] == "pending" || $0["status"] == "scheduled") })
 
         // A file dropped into the inbox (written elsewhere, then moved in) shows up the same way.
         let staged = serve.dir.appendingPathComponent("drop.ndjson")
         try #"{"event":"Cart Abandoned","messageId":"f-1","userId":"u-2","properties":{"value":40}}"#.write(to: staged, atomically: true, encoding: .utf8)
         try FileManager.default.moveItem(at: staged, to: serve.inbox.appendingPathComponent("drop.ndjson"))
-        let arrived = try await ServeHarness.eventually { try runs(serve).contains { $0["event_id"] == "f-1" } }
+        let arrived = try await ServeHarness.eventually { try await runs(serve).contains { $0["event_id"] == "f-1" } }
         #expect(arrived)
         #expect(FileManager.default.fileExists(atPath: serve.inbox.appendingPathComponent("processed/drop.ndjson").path))
 
@@ -57,12 +57,12 @@ struct ServeTests {
         #expect(metrics.body.contains(#"flint_events_accepted_total{source="inbox"} 1"#))
         #expect(metrics.body.contains(#"flint_runs_total{status="pending"} 2"#))
         #expect(metrics.body.contains("flint_ingest_latency_seconds_bucket"))
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     @Test("a good rules change is picked up; a broken one is refused, reported, and the old rules keep matching")
     func reload() async throws {
-        let serve = try ServeHarness(rules: ["cart.yaml": Self.cartRule])
+        let serve = try await ServeHarness(rules: ["cart.yaml": Self.cartRule])
         defer { serve.remove() }
         // Given a new rule file
         try """
@@ -72,7 +72,7 @@ struct ServeTests {
             """.write(to: serve.rulesDir.appendingPathComponent("welcome.yaml"), atomically: true, encoding: .utf8)
         let picked = try await ServeHarness.eventually {
             _ = try await serve.request("POST", "/v1/events", body: #"{"event":"Signed Up","userId":"u-9"}"#)
-            return try runs(serve, ["--rule", "welcome"]).count > 0
+            return try await runs(serve, ["--rule", "welcome"]).count > 0
         }
         #expect(picked, "the new rule was not loaded")
 
@@ -86,18 +86,18 @@ struct ServeTests {
         // Then the old cart rule still matches
         let posted = try await serve.request("POST", "/v1/events", body: #"{"event":"Cart Abandoned","messageId":"after-break","userId":"u-3","properties":{"value":25}}"#)
         #expect(posted.status == 202)
-        let run = try #require(try runs(serve, ["--event", "after-break"]).first)
+        let run = try await #require(try runs(serve, ["--event", "after-break"]).first)
         #expect(run["status"] == "pending" || run["status"] == "scheduled")
         #expect(run["rule_id"] == "cart")
-        let status = try CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
+        let status = try await CLIHarness.run(["status"] + serve.ledgerArgs, cwd: serve.dir)
         #expect(status.stdout.contains("errors (flint rules check "), "\(status.stdout)")
         #expect(status.stdout.contains("needs attention:"), "\(status.stdout)")
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     @Test("SIGTERM under load: every event that got a 202 is in the database afterwards, and serve exits 0")
     func gracefulShutdown() async throws {
-        let serve = try ServeHarness(rules: ["cart.yaml": Self.cartRule])
+        let serve = try await ServeHarness(rules: ["cart.yaml": Self.cartRule])
         defer { serve.remove() }
         let acknowledged = AckLog()
         // Given 8 clients posting as fast as they can
@@ -119,10 +119,10 @@ struct ServeTests {
             }
             try await group.waitForAll()
         }
-        serve.process.waitUntilExit()
+        await serve.process.exited()
         #expect(serve.process.terminationStatus == 0)
         // Then every acknowledged event is durable
-        let ids = try CLIHarness.run(["events", "--json", "--limit", "100000"] + serve.ledgerArgs, cwd: serve.dir)
+        let ids = try await CLIHarness.run(["events", "--json", "--limit", "100000"] + serve.ledgerArgs, cwd: serve.dir)
         let stored = Set((try JSONParser.parse(ids.stdout).arrayValue ?? []).compactMap { $0["id"]?.stringValue })
         let acked = acknowledged.all
         #expect(acked.count >= 300)
@@ -133,7 +133,7 @@ struct ServeTests {
     @Test("Segment's own Python SDK, pointed at flint serve with the token as write key, is accepted and its calls become runs",
         .enabled(if: FileManager.default.isExecutableFile(atPath: ServeTests.python), "needs .venv with segment-analytics-python (bash .ci/run makes it)"))
     func segmentSDK() async throws {
-        let serve = try ServeHarness(
+        let serve = try await ServeHarness(
             rules: ["cart.yaml": Self.cartRule, "profile.yaml": "id: ten\nwhen: { event: Trial Started }\nsend: { campaign_id: c-3 }\nschedule: { at: \"10:00\" }\n"],
             environment: ["FLINT_WEBHOOK_TOKEN": "wk-test-123"])
         defer { serve.remove() }
@@ -165,16 +165,16 @@ struct ServeTests {
         process.standardOutput = out
         process.standardError = out
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(text)")
-        let cart = try #require(try runs(serve, ["--rule", "cart"]).first)
+        let cart = try await #require(try runs(serve, ["--rule", "cart"]).first)
         #expect(cart["status"] == "pending" || cart["status"] == "scheduled")
         #expect(cart["request"]?["recipients"] == [["external_user_id": "u-py", "trigger_properties": ["value": 59.5]]])
         // The identify call's zone applies to the later track call: 10:00 in Tokyo.
-        let ten = try #require(try runs(serve, ["--rule", "ten"]).first)
+        let ten = try await #require(try runs(serve, ["--rule", "ten"]).first)
         #expect(ten["trace"]?["zone"] == "Asia/Tokyo")
-        #expect(serve.stop() == 0)
+        await #expect(serve.stop() == 0)
     }
 
     static var python: String { CLIHarness.root.appendingPathComponent(".venv/bin/python").path }
