@@ -191,6 +191,14 @@ struct ServeCommand: AsyncParsableCommand {
             .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
             .init(service: dispatcher),
         ]
+        // The decider starts before the sources and stops after them: on shutdown it finishes the
+        // batch it is deciding; what is left is decided at the next start. FLINT_DECIDE=off keeps it
+        // from starting (a debugging aid: events are accepted and wait in the log, docs/cli.md).
+        if ProcessInfo.processInfo.environment["FLINT_DECIDE"] == "off" {
+            logger.warning("FLINT_DECIDE=off: events are accepted but not decided until flint serve starts without it")
+        } else {
+            services.append(.init(service: engine.decider))
+        }
         services += sourceServices
         services.append(
             .init(service: ListeningService(inner: app, address: Self.address(bindHost, port), what: "flint serve", hint: Self.listenHint)))
