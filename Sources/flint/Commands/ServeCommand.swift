@@ -137,7 +137,11 @@ struct ServeCommand: AsyncParsableCommand {
                 coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
                 audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
             logger: logger)
-        let engine = Engine(store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, onCommit: { dispatcher.nudge() })
+        // The accept bounds; FLINT_MAX_UNDECIDED lowers the backlog bound (a debugging aid, docs/cli.md).
+        var limits = Engine.AcceptLimits()
+        if let text = ProcessInfo.processInfo.environment["FLINT_MAX_UNDECIDED"], let bound = Int(text), bound > 0 { limits.undecidedEvents = bound }
+        let engine = Engine(
+            store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, limits: limits, onCommit: { dispatcher.nudge() })
         try await engine.install(loaded.ruleSet)
         let rulesFolder = config.rules
         let reloader = RuleReloader(engine: engine, folder: rulesFolder, logger: logger) {
