@@ -82,6 +82,13 @@ public protocol EventSource: Sendable {
     /// delivering batches to `sink`; returns then, or throws only for a failure the source cannot
     /// get over (it is logged, and `flint serve` stops).
     func run(sink: any EventSink, context: PluginContext) async throws
+    /// True for a source that stops by itself on graceful shutdown (finishing what it acknowledges,
+    /// like a listener answering its requests in flight) instead of being cancelled. Default false.
+    var handlesGracefulShutdown: Bool { get }
+}
+
+extension EventSource {
+    public var handlesGracefulShutdown: Bool { false }
 }
 
 /// One planned send handed to an action.

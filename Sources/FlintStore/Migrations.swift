@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -27,6 +27,9 @@ enum Migrations {
         }
         migrator.registerMigration("v6-rejected-origin") { db in
             try db.execute(sql: v6RejectedOrigin)
+        }
+        migrator.registerMigration("v7-decide") { db in
+            try db.execute(sql: v7Decide)
         }
         return migrator
     }
@@ -219,5 +222,18 @@ enum Migrations {
     /// NULL when the source did not say (rows written before this migration, `flint ingest`).
     private static let v6RejectedOrigin = """
         ALTER TABLE rejected_events ADD COLUMN origin TEXT;
+        """
+
+    /// The decider's durable position (docs/architecture.md, The pipeline): every event with
+    /// `seq <= decided_through` is decided. One row. Events accepted before this migration were
+    /// decided in the transaction that accepted them, so the position starts at the last of them.
+    private static let v7Decide = """
+        CREATE TABLE decide_position (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            decided_through INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        INSERT INTO decide_position (id, decided_through, updated_at)
+        VALUES (1, (SELECT coalesce(max(seq), 0) FROM events), 0);
         """
 }

@@ -196,6 +196,7 @@ extension SQLiteStateStore {
             ).map { try Self.runRecord($0, path: path) }
             let lastEventAt = try Double.fetchOne(db, sql: "SELECT received_at FROM events ORDER BY seq DESC LIMIT 1")
             let oldest: Double? = outbox?[1]
+            let backlog = try Self.decisionBacklog(db)
             return StoreStatus(
                 runsByStatus: runsByStatus, events: events, rejected: rejected, outboxPending: outbox?[0] ?? 0,
                 oldestPendingCreatedAt: oldest.map { Date(timeIntervalSince1970: $0) }, ruleVersions: ruleVersions,
@@ -203,8 +204,7 @@ extension SQLiteStateStore {
                 outboxDead: stuck["dead"]?.count ?? 0, oldestDeadCreatedAt: stuck["dead"]?.oldest.map { Date(timeIntervalSince1970: $0) },
                 outboxUnknown: stuck["unknown"]?.count ?? 0,
                 oldestUnknownCreatedAt: stuck["unknown"]?.oldest.map { Date(timeIntervalSince1970: $0) },
-                // Events are decided in the transaction that accepts them: nothing accepted is undecided.
-                decisionBacklog: 0, oldestUndecidedAt: nil)
+                decisionBacklog: backlog.count, oldestUndecidedAt: backlog.oldest)
         }
     }
 

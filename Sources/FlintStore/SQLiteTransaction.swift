@@ -76,6 +76,17 @@ struct SQLiteTransaction: StateTransaction {
         try statement.execute(arguments: [userKey, profile.traits.compactJSON, profile.timeZone, at.timeIntervalSince1970])
     }
 
+    func decidedThrough() throws -> Int64 {
+        let select = try HotStatement(db, "SELECT decided_through FROM decide_position WHERE id = 1")
+        return try select.first { row in row.int64(0) } ?? 0
+    }
+
+    mutating func setDecidedThrough(_ seq: Int64, at: Date) throws {
+        let update = try db.cachedStatement(
+            sql: "UPDATE decide_position SET decided_through = max(decided_through, ?), updated_at = ? WHERE id = 1")
+        try update.execute(arguments: [seq, at.timeIntervalSince1970])
+    }
+
     mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
         try db.execute(sql: "DELETE FROM plugin_status")
         for (position, p) in statuses.enumerated() {

@@ -18,8 +18,8 @@ public enum TestRules {
     }
 }
 
-/// The engine and the dispatcher over an in-memory store, with a hand-moved clock: submit events,
-/// send what is due, and read the ledger, all in one process and without sleeps.
+/// The engine, its decider and the dispatcher over an in-memory store, with a hand-moved clock:
+/// submit events (decided before `submit` returns), send what is due, and read the ledger, all in one process and without sleeps.
 ///
 /// ```swift
 /// let clock = TestClock("2026-11-29T18:00:00Z")
@@ -49,10 +49,22 @@ public final class EngineHarness: Sendable {
             engineSettings: settings, settings: dispatch, logger: Logger(label: "flint.testing"), now: { clock.now }, random: { 0.5 })
     }
 
-    /// Submits events (objects as a source would deliver them) in one batch.
+    /// Submits events (objects as a source would deliver them) in one batch, and returns once they
+    /// are decided (runs and outbox rows written), as `flint serve` would shortly after its 202.
     @discardableResult
     public func submit(_ events: JSONValue..., source: String = "test") async throws -> SubmitReceipt {
+        try await engine.submitAndDecide(events.map { IncomingEvent(value: $0) }, source: source)
+    }
+
+    /// Only accepts the events (appends them to the log), leaving them undecided until `decide()`.
+    @discardableResult
+    public func accept(_ events: JSONValue..., source: String = "test") async throws -> SubmitReceipt {
         try await engine.submit(events.map { IncomingEvent(value: $0) }, source: source)
+    }
+
+    /// Decides every event accepted so far.
+    public func decide() async throws {
+        try await engine.decideAccepted()
     }
 
     /// One look at the outbox: sends what is due at the clock's time and records the outcomes

@@ -43,7 +43,7 @@ struct DispatcherTests {
 
     func submit(_ s: Setup, _ name: String, users: Range<Int>) async throws {
         let batch = users.map { IncomingEvent(value: ["event": .string(name), "userId": .string("u-\($0)"), "messageId": .string("\(name)-\($0)"), "timestamp": "2026-11-29T18:00:00Z"]) }
-        _ = try await s.engine.submit(batch, source: "test")
+        _ = try await s.engine.submitAndDecide(batch, source: "test")
     }
 
     @Test("120 users planned for the same local 10:00 go out in 3 requests of at most 50 distinct recipients, all scheduled")
@@ -158,7 +158,7 @@ struct DispatcherTests {
         _ = try await s.dispatcher.pass()
         let scheduled = try #require(try await s.store.ledger.runs(RunQuery()).first)
         #expect(scheduled.status == .scheduled)
-        _ = try await s.engine.submit([IncomingEvent(value: ["event": "Done", "userId": "u-0", "messageId": "done-1"])], source: "test")
+        _ = try await s.engine.submitAndDecide([IncomingEvent(value: ["event": "Done", "userId": "u-0", "messageId": "done-1"])], source: "test")
         _ = try await s.dispatcher.pass()
         let delete = try #require(action.requests.last)
         #expect(delete.operation == .delete)

@@ -40,9 +40,9 @@ struct EngineTests {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let store = MemoryStateStore()
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
-        let first = try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "test")
+        let first = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "test")
         #expect(first == SubmitReceipt(accepted: 1, duplicates: 0, rejected: []))
-        let again = try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "test")
+        let again = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "test")
         #expect(again == SubmitReceipt(accepted: 0, duplicates: 1, rejected: []))
         let runs = try await store.ledger.runs(RunQuery())
         #expect(runs.count == 1)
@@ -61,7 +61,7 @@ struct EngineTests {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let store = MemoryStateStore()
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
-        let receipt = try await engine.submit(
+        let receipt = try await engine.submitAndDecide(
             [track("Cart Abandoned", id: "m-1", properties: ["value": 30]), IncomingEvent(value: ["event": "X"]), IncomingEvent(value: "oops", problem: "line 3, column 1: invalid JSON: unexpected 'o'")],
             source: "test")
         #expect(receipt.accepted == 1)
@@ -79,7 +79,7 @@ struct EngineTests {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let store = MemoryStateStore()
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 12.5])], source: "test")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 12.5])], source: "test")
         let run = try #require(try await store.ledger.runs(RunQuery()).first)
         #expect(run.status == .notMatched)
         #expect(run.reason == "properties.value gte 20: saw 12.5")
@@ -92,11 +92,11 @@ struct EngineTests {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let store = MemoryStateStore()
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-1", at: "2026-11-29T18:00:00Z", properties: ["value": 30])], source: "t")
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-2", at: "2026-11-30T18:00:00Z", properties: ["value": 30])], source: "t")
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-3", at: "2026-11-25T18:00:00Z", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", at: "2026-11-29T18:00:00Z", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-2", at: "2026-11-30T18:00:00Z", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-3", at: "2026-11-25T18:00:00Z", properties: ["value": 30])], source: "t")
         clock.set("2026-12-08T18:00:01Z")
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-4", at: "2026-12-08T18:00:00Z", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-4", at: "2026-12-08T18:00:00Z", properties: ["value": 30])], source: "t")
         let runs = try await store.ledger.runs(RunQuery()).sorted { $0.id < $1.id }
         #expect(runs.map(\.status) == [.pending, .skipped, .skipped, .pending])
         #expect(runs[1].reason.hasPrefix("once_per: key 'u-1' already sent for an event at 2026-11-29T18:00:00Z"))
@@ -114,9 +114,9 @@ struct EngineTests {
             send: { campaign_id: c }
             limit: { max_sends: { count: 2, per: 1h } }
             """, store: store, clock: clock)
-        for i in 1...3 { _ = try await engine.submit([track("E", id: "m-\(i)", user: "u-\(i)")], source: "t") }
+        for i in 1...3 { _ = try await engine.submitAndDecide([track("E", id: "m-\(i)", user: "u-\(i)")], source: "t") }
         clock.set("2026-11-29T19:00:02Z")
-        _ = try await engine.submit([track("E", id: "m-4", user: "u-4")], source: "t")
+        _ = try await engine.submitAndDecide([track("E", id: "m-4", user: "u-4")], source: "t")
         let runs = try await store.ledger.runs(RunQuery()).sorted { $0.id < $1.id }
         #expect(runs.map(\.status) == [.pending, .pending, .skipped, .pending])
         #expect(runs[2].reason == "max_sends: 2 sends in the last 1h reached the cap of 2")
@@ -132,7 +132,7 @@ struct EngineTests {
             send: { campaign_id: c }
             schedule: { at: "09:00", time_zone: Europe/Paris, if_late: skip }
             """, store: store, clock: clock)
-        _ = try await engine.submit([track("E", id: "m-1", at: "2026-11-20T07:00:00Z")], source: "t")
+        _ = try await engine.submitAndDecide([track("E", id: "m-1", at: "2026-11-20T07:00:00Z")], source: "t")
         let run = try #require(try await store.ledger.runs(RunQuery()).first)
         #expect(run.status == .skipped)
         #expect(run.reason.contains("if_late is skip"))
@@ -148,8 +148,8 @@ struct EngineTests {
             send: { campaign_id: c }
             schedule: { at: "10:00" }
             """, store: store, clock: clock)
-        _ = try await engine.submit([IncomingEvent(value: ["type": "identify", "userId": "u-1", "traits": ["plan": "pro"], "context": ["timezone": "Asia/Tokyo"]])], source: "t")
-        _ = try await engine.submit([track("E", id: "m-1")], source: "t")
+        _ = try await engine.submitAndDecide([IncomingEvent(value: ["type": "identify", "userId": "u-1", "traits": ["plan": "pro"], "context": ["timezone": "Asia/Tokyo"]])], source: "t")
+        _ = try await engine.submitAndDecide([track("E", id: "m-1")], source: "t")
         let run = try #require(try await store.ledger.runs(RunQuery()).first)
         // 18:00Z is 03:00 on Nov 30 in Tokyo: the next 10:00 there is 01:00Z.
         #expect(run.schedule?["time"] == "2026-11-30T01:00:00Z")
@@ -161,9 +161,9 @@ struct EngineTests {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let store = MemoryStateStore()
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
-        _ = try await engine.submit([track("Cart Abandoned", id: "m-2", user: "u-2", properties: ["value": 30])], source: "t")
-        _ = try await engine.submit([track("Order Completed", id: "m-3")], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-2", user: "u-2", properties: ["value": 30])], source: "t")
+        _ = try await engine.submitAndDecide([track("Order Completed", id: "m-3")], source: "t")
         let runs = try await store.ledger.runs(RunQuery()).sorted { $0.id < $1.id }
         #expect(runs.map(\.status) == [.cancelled, .pending])
         #expect(runs[0].cancelledBy == "m-3")
@@ -177,7 +177,7 @@ struct EngineTests {
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
         let receipts = try await withThrowingTaskGroup(of: SubmitReceipt.self) { group in
             for i in 0..<200 {
-                group.addTask { try await engine.submit([track("Cart Abandoned", id: "m-\(i)", user: "u-\(i)", properties: ["value": 30])], source: "t") }
+                group.addTask { try await engine.submitAndDecide([track("Cart Abandoned", id: "m-\(i)", user: "u-\(i)", properties: ["value": 30])], source: "t") }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -186,19 +186,19 @@ struct EngineTests {
         #expect(try await store.ledger.status().outboxPending == 200)
     }
 
-    @Test("when the commit fails, the caller gets the error and nothing of its batch is kept")
+    @Test("when the commit fails, the caller is told to retry (SinkUnavailable, a 503) and nothing of its batch is kept")
     func failedCommit() async throws {
         let clock = TestClock("2026-11-29T18:00:01Z")
         let inner = MemoryStateStore()
         let store = FaultyStore(inner: inner)
         let engine = try await makeEngine(Self.cart, store: store, clock: clock)
         store.failNextWrite()
-        await #expect(throws: FaultyStore.InjectedFault.self) {
-            try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
+        await #expect(throws: SinkUnavailable.self) {
+            try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
         }
         #expect(try await inner.ledger.status().events == 0)
         // The client retries: now it is accepted, once.
-        let retry = try await engine.submit([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
+        let retry = try await engine.submitAndDecide([track("Cart Abandoned", id: "m-1", properties: ["value": 30])], source: "t")
         #expect(retry.accepted == 1)
         #expect(try await inner.ledger.runs(RunQuery()).count == 1)
     }
@@ -237,4 +237,7 @@ final class FaultyStore: StateStore {
     }
 
     func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult { try await inner.prune(policy, now: now) }
+    func decideProgress() async throws -> DecideProgress { try await inner.decideProgress() }
+    func loggedEvents(after seq: Int64, limit: Int) async throws -> [LoggedEvent] { try await inner.loggedEvents(after: seq, limit: limit) }
+    func profiles(for userKeys: [String]) async throws -> [String: UserProfile] { try await inner.profiles(for: userKeys) }
 }

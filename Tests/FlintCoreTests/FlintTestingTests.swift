@@ -57,6 +57,8 @@ struct FlintTestingTests {
         #expect(source.receipts.last?.duplicates == 1)
         #expect(source.receipts.last?.rejected.map(\.index) == [1])
         #expect(try await flint.store.ledger.events(EventQuery()).allSatisfy { $0.source == "crm-export" })
+        // The source's submits only accept: decide, as flint serve's decider would.
+        try await flint.decide()
         #expect(try await flint.runs().count == 2)
     }
 

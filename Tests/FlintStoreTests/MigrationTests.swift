@@ -30,7 +30,7 @@ struct MigrationTests {
             )
         }
         #expect(tables.isSuperset(of: Self.tables))
-        #expect(migrations == ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin"])
+        #expect(migrations == ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide"])
         #expect(journal == "wal")
     }
 
@@ -46,7 +46,7 @@ struct MigrationTests {
         let second = try SQLiteStateStore(path: path)
 
         #expect(try schema(path) == before)
-        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 6)
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 7)
         #expect(try await second.event(id: "m-1")?.seq == 1)
     }
 

@@ -38,7 +38,7 @@ struct ZoneProfileTests {
         }
 
         func submit(_ events: JSONValue...) async throws {
-            _ = try await engine.submit(events.map { IncomingEvent(value: $0) }, source: "test")
+            _ = try await engine.submitAndDecide(events.map { IncomingEvent(value: $0) }, source: "test")
         }
 
         /// The one run of `user`.

@@ -117,8 +117,11 @@ struct CrashSafetyTests {
             #expect(try count("SELECT COUNT(*) FROM (SELECT key FROM outbox GROUP BY key HAVING COUNT(*) > 1)") == 0, "seed \(seed): an outbox key twice")
             #expect(try count("SELECT COUNT(*) FROM once_per o LEFT JOIN runs r ON r.id = o.run_id WHERE r.id IS NULL") == 0, "seed \(seed): a once_per key without its run")
             #expect(try count("SELECT COUNT(*) FROM runs r LEFT JOIN outbox o ON o.run_id = r.id WHERE r.status = 'pending' AND o.id IS NULL") == 0, "seed \(seed): a pending run without its outbox row")
-            // Every committed event was processed in the same transaction: each Cart Abandoned has its run.
-            #expect(try count("SELECT COUNT(*) FROM events e WHERE e.name = 'Cart Abandoned' AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_seq = e.seq)") == 0, "seed \(seed): an event without its runs")
+            // Deciding moves its position in the transaction that writes the decisions: each Cart
+            // Abandoned up to the position has its run, none after it has one.
+            let decided = try count("SELECT decided_through FROM decide_position")
+            #expect(try count("SELECT COUNT(*) FROM events e WHERE e.seq <= \(decided) AND e.name = 'Cart Abandoned' AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_seq = e.seq)") == 0, "seed \(seed): a decided event without its runs")
+            #expect(try count("SELECT COUNT(*) FROM runs WHERE event_seq > \(decided)") == 0, "seed \(seed): a run past the decided position")
         }
 
         // And a restart that replays the whole stream commits each event exactly once
@@ -130,6 +133,9 @@ struct CrashSafetyTests {
             #expect(try count("SELECT COUNT(DISTINCT message_id) FROM events") == total)
             #expect(try count("SELECT COUNT(*) FROM (SELECT event_seq, rule_id FROM runs GROUP BY event_seq, rule_id HAVING COUNT(*) > 1)") == 0)
             #expect(try count("SELECT COUNT(*) FROM once_per o LEFT JOIN runs r ON r.id = o.run_id WHERE r.id IS NULL") == 0)
+            // Everything is decided, what the killed run left undecided included.
+            #expect(try count("SELECT decided_through FROM decide_position") == total)
+            #expect(try count("SELECT COUNT(*) FROM events e WHERE e.name = 'Cart Abandoned' AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_seq = e.seq)") == 0)
         }
     }
 }

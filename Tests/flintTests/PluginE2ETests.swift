@@ -52,7 +52,7 @@ struct PluginE2ETests {
         let audit = dir.appendingPathComponent("audit.jsonl")
         #expect(
             try await ServeHarness.eventually(20) {
-                try Self.runs(serve).filter { $0["status"] == "scheduled" }.count == 2
+                try await Self.runs(serve).filter { $0["status"] == "scheduled" }.count == 2
             }, "two orders of $100 or more end scheduled; log:\n\(serve.log)")
         let runs = try await Self.runs(serve)
         #expect(runs.count == 3)
@@ -75,12 +75,12 @@ struct PluginE2ETests {
                 #"{"type":"track","event":"Order Placed","messageId":"ord-1004","userId":"u-5","properties":{"order_id":"1004","total":250}}"#
                     .utf8 + [0x0A]))
         try handle.close()
-        #expect(try await ServeHarness.eventually(20) { try Self.runs(serve).filter { $0["status"] == "scheduled" }.count == 3 })
+        #expect(try await ServeHarness.eventually(20) { try await Self.runs(serve).filter { $0["status"] == "scheduled" }.count == 3 })
 
         // flint plugins reads what serve saves a moment after each change.
         #expect(
             try await ServeHarness.eventually(10) {
-                let p = try Self.plugins(serve)
+                let p = try await Self.plugins(serve)
                 return p["orders"]?["handled"] == 4 && p["audit-log"]?["handled"] == 3
             })
         let plugins = try await Self.plugins(serve)
@@ -92,7 +92,7 @@ struct PluginE2ETests {
 
         await #expect(serve.stop() == 0)
         // After a stop, the statuses say so.
-        await #expect(try Self.plugins(serve)["orders"]?["state"] == "stopped")
+        #expect(try await Self.plugins(serve)["orders"]?["state"] == "stopped")
     }
 
     /// Flint is killed after committing events and before acknowledging them: the plugin resends
@@ -187,7 +187,7 @@ struct PluginE2ETests {
             """
         let serve = try await ServeHarness(rules: ["notify.yaml": rule], config: config)
         defer { serve.remove() }
-        #expect(try await ServeHarness.eventually(20) { try Self.plugins(serve)["notify"]?["state"] == "running" })
+        #expect(try await ServeHarness.eventually(20) { try await Self.plugins(serve)["notify"]?["state"] == "running" })
         let batch = """
             {"batch":[
               {"type":"track","event":"Notify","messageId":"n-flaky","userId":"u-1","properties":{"text":"flaky","fail_times":2}},
@@ -197,7 +197,7 @@ struct PluginE2ETests {
         #expect(try await serve.request("POST", "/v1/batch", body: batch).status == 200, "Segment's batch endpoint answers 200")
         #expect(
             try await ServeHarness.eventually(30) {
-                let runs = try Self.runs(serve)
+                let runs = try await Self.runs(serve)
                 return runs.first { $0["event_id"] == "n-flaky" }?["status"] == "scheduled" && runs.first { $0["event_id"] == "n-refused" }?["status"] == "failed"
             }, "log:\n\(serve.log)")
         let runs = try await Self.runs(serve)
@@ -255,14 +255,14 @@ struct PluginE2ETests {
         defer { serve.remove() }
 
         // The stuck action takes a send and never answers: the run ends unknown, never resent.
-        #expect(try await ServeHarness.eventually(20) { try Self.plugins(serve)["stuck"]?["state"] == "running" })
+        #expect(try await ServeHarness.eventually(20) { try await Self.plugins(serve)["stuck"]?["state"] == "running" })
         let event = #"{"type":"track","event":"Stuck","messageId":"s-1","userId":"u-9"}"#
         #expect(try await serve.request("POST", "/v1/track", body: event).status == 200)
 
         #expect(
             try await ServeHarness.eventually(40) {
-                let p = try Self.plugins(serve)
-                let stuckRun = try Self.runs(serve).first { $0["event_id"] == "s-1" }
+                let p = try await Self.plugins(serve)
+                let stuckRun = try await Self.runs(serve).first { $0["event_id"] == "s-1" }
                 return (p["crasher"]?["restarts"]?.numberValue ?? 0) >= 2 && (p["quitter"]?["restarts"]?.numberValue ?? 0) >= 2
                     && (p["mute"]?["restarts"]?.numberValue ?? 0) >= 1 && (p["alien"]?["restarts"]?.numberValue ?? 0) >= 1
                     && (p["stuck"]?["restarts"]?.numberValue ?? 0) >= 1 && (p["chatty"]?["garbage_lines"]?.numberValue ?? 0) >= 4
@@ -278,8 +278,8 @@ struct PluginE2ETests {
         // Garbage is counted, not fatal: the plugin keeps running and its event went through.
         #expect(p["chatty"]?["state"] == "running")
         #expect(p["chatty"]?["restarts"] == 0)
-        await #expect(try Self.runs(serve).contains { $0["event_id"] == "garbage-1" })
-        let stuckRun = try await #require(try Self.runs(serve).first { $0["event_id"] == "s-1" })
+        #expect(try await Self.runs(serve).contains { $0["event_id"] == "garbage-1" })
+        let stuckRun = try #require(try await Self.runs(serve).first { $0["event_id"] == "s-1" })
         #expect(stuckRun["reason"]?.stringValue?.contains("not resent automatically") == true)
 
         // Flint itself is fine: it answers, takes events, and reports the plugins on /readyz.

@@ -36,8 +36,11 @@ struct ServeTests {
             "POST", "/v1/events", body: #"{"event":"Cart Abandoned","messageId":"h-1","userId":"u-1","properties":{"value":30}}"#)
         #expect(posted.status == 202)
         #expect(posted.body == #"{"accepted":1,"duplicates":0,"rejected":[]}"#)
-        // The 202 came after the commit: the run is there at once (pending, or already scheduled).
-        await #expect(try runs(serve).contains { $0["event_id"] == "h-1" && ($0["status"] == "pending" || $0["status"] == "scheduled") })
+        // The 202 came after the event was appended to the log; the decider follows it shortly.
+        let decided = try await ServeHarness.eventually {
+            try await runs(serve).contains { $0["event_id"] == "h-1" && ($0["status"] == "pending" || $0["status"] == "scheduled") }
+        }
+        #expect(decided)
 
         // A file dropped into the inbox (written elsewhere, then moved in) shows up the same way.
         let staged = serve.dir.appendingPathComponent("drop.ndjson")

@@ -19,6 +19,11 @@ struct EngineMetrics: Sendable {
         if n > 0 { Counter(label: "flint_events_rejected_total", dimensions: [("source", source)]).increment(by: n) }
     }
 
+    /// Events refused with 503 because the accept queue or the undecided backlog is full.
+    func refused(_ n: Int, reason: String) {
+        if n > 0 { Counter(label: "flint_events_refused_total", dimensions: [("reason", reason)]).increment(by: n) }
+    }
+
     func runs(_ counts: [String: Int]) {
         for (status, n) in counts where n > 0 {
             Counter(label: "flint_runs_total", dimensions: [("status", status)]).increment(by: n)

@@ -2,10 +2,11 @@ import FlintPluginAPI
 import FlintRules
 import Foundation
 
-/// What happens to one accepted event inside the commit that stores it: identify updates the profile,
-/// `cancel_on` cancels, then each triggered rule is evaluated and its run written with its outbox row
-/// and the rule state it consumes. Pure decisions come from FlintRules; this type only sequences
-/// them against the transaction (docs/architecture.md, Limits).
+/// What deciding one accepted event does inside the decider's batch transaction: identify updates
+/// the profile, `cancel_on` cancels, then each triggered rule is evaluated and its run written with
+/// its outbox row and the rule state it consumes. Pure decisions come from FlintRules (computed ahead,
+/// in parallel, by the decider when it can); this type only sequences them against the transaction
+/// (docs/architecture.md, The pipeline and Limits).
 struct EventProcessor {
     let rules: RuleSet
     let settings: EngineSettings
@@ -15,7 +16,27 @@ struct EventProcessor {
         PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead)
     }
 
-    func process(_ event: Event, seq: Int64, in transaction: inout any StateTransaction, tally: inout [RunStatus: Int]) throws {
+    /// The pure part of deciding an event for its triggered rules, computed from a profile read
+    /// before the transaction. Used only when the transaction still sees that same profile.
+    struct Planned: Sendable {
+        var profile: UserProfile?
+        var prepared: PreparedEvent
+        var decisions: [Decision]
+    }
+
+    /// Evaluates the rules `event` triggers against `profile`: pure, safe to run beside the writer.
+    func plan(_ event: Event, profile: UserProfile?) -> Planned? {
+        guard event.type != .identify, let name = event.name else { return nil }
+        let triggered = rules.rules(triggeredBy: name)
+        if triggered.isEmpty { return nil }
+        let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
+        return Planned(
+            profile: profile, prepared: prepared, decisions: triggered.map { RuleEvaluator.evaluate(rule: $0, prepared: prepared, context: context) })
+    }
+
+    func process(
+        _ event: Event, seq: Int64, planned: Planned? = nil, in transaction: inout any StateTransaction, tally: inout [RunStatus: Int]
+    ) throws {
         let userKey = event.userKey
         var profile = try transaction.profile(for: userKey)
 
@@ -61,9 +82,12 @@ struct EventProcessor {
 
         let triggered = rules.rules(triggeredBy: name)
         if triggered.isEmpty { return }
-        let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
-        for rule in triggered {
-            let decision = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
+        // The decisions planned ahead hold only if the profile they read is still the user's: an
+        // identify earlier in the batch (or another process) changed it otherwise, so evaluate again.
+        let ahead = planned.flatMap { $0.profile == profile && $0.decisions.count == triggered.count ? $0 : nil }
+        let prepared = ahead?.prepared ?? PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
+        for (index, rule) in triggered.enumerated() {
+            let decision = ahead?.decisions[index] ?? RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
             let status = try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
             tally[status, default: 0] += 1
             // Each run that noted a zone outside the tz database counts it (flint status).

@@ -11,6 +11,8 @@ import Metrics
 /// copies of what was committed (by `messageId`, or by `<plugin>:<ack>` when the event has none).
 public final class ExecSource: EventSource, Sendable {
     public var name: String { supervisor.spec.name }
+    /// It finishes the batch it is committing, acknowledges it, then closes the plugin's stdin.
+    public var handlesGracefulShutdown: Bool { true }
     public let supervisor: ExecSupervisor
     /// Events handed to the engine in one commit at most.
     let maxBatch: Int

@@ -16,9 +16,10 @@ public struct SourceService: Service {
     }
 
     public func run() async throws {
-        if source is ExecSource {
-            // An exec source handles graceful shutdown itself: it finishes the batch it is
-            // committing, acknowledges it, then closes the plugin's stdin.
+        if source.handlesGracefulShutdown {
+            // The source stops by itself on graceful shutdown: an exec source finishes the batch it
+            // is committing, acknowledges it, then closes the plugin's stdin; the webhook answers
+            // the requests in flight.
             try await source.run(sink: sink, context: context)
             return
         }

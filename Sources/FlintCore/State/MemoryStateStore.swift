@@ -27,6 +27,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var nextRejectedId: Int64 = 1
         var plugins: [PluginStatus] = []
         var serve: ServeHeartbeat?
+        var decidedThrough: Int64 = 0
     }
 
     struct Row: Sendable {
@@ -102,6 +103,12 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws {
             state.plugins = statuses
+        }
+
+        func decidedThrough() throws -> Int64 { state.decidedThrough }
+
+        mutating func setDecidedThrough(_ seq: Int64, at: Date) throws {
+            state.decidedThrough = max(state.decidedThrough, seq)
         }
 
         mutating func saveServeHeartbeat(_ heartbeat: ServeHeartbeat) throws {
@@ -319,8 +326,33 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         }
     }
 
+    public func decideProgress() async throws -> DecideProgress {
+        state.withLock { DecideProgress(decidedThrough: $0.decidedThrough, lastAccepted: $0.events.last?.seq ?? 0) }
+    }
+
+    public func loggedEvents(after seq: Int64, limit: Int) async throws -> [LoggedEvent] {
+        let records = state.withLock { s in
+            // Events are appended in seq order.
+            let start = s.events.partitioningIndex { $0.seq > seq }
+            return Array(s.events[start...].prefix(limit))
+        }
+        return records.compactMap { r in
+            guard case .success(let event) = Event.decode(r.body, receivedAt: r.receivedAt, fallbackMessageId: r.messageId) else { return nil }
+            return LoggedEvent(seq: r.seq, event: event, receivedAt: r.receivedAt)
+        }
+    }
+
+    public func profiles(for userKeys: [String]) async throws -> [String: UserProfile] {
+        state.withLock { s in
+            var found: [String: UserProfile] = [:]
+            for key in userKeys { if let p = s.profiles[key] { found[key] = p } }
+            return found
+        }
+    }
+
     public func status() async throws -> StoreStatus {
         state.withLock { s in
+            let undecided = s.events.filter { $0.seq > s.decidedThrough }
             var counts: [RunStatus: Int] = [:]
             for r in s.runs.values { counts[r.status, default: 0] += 1 }
             let pending = s.outbox.values.filter { ($0.state == .pending || $0.state == .sending) && s.runs[$0.runId]?.status == .pending }
@@ -331,7 +363,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                 oldestPendingCreatedAt: pending.map(\.createdAt).min(), ruleVersions: s.ruleVersions.count,
                 lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)),
                 lastEventAt: s.events.last?.receivedAt, outboxDead: dead.count, oldestDeadCreatedAt: dead.map(\.createdAt).min(),
-                outboxUnknown: unknown.count, oldestUnknownCreatedAt: unknown.map(\.createdAt).min())
+                outboxUnknown: unknown.count, oldestUnknownCreatedAt: unknown.map(\.createdAt).min(),
+                decisionBacklog: undecided.count, oldestUndecidedAt: undecided.first?.receivedAt)
         }
     }
 
@@ -393,5 +426,24 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             s.rejected.removeAll { now.timeIntervalSince($0.receivedAt) > policy.rejected }
             return PruneResult(events: removedEvents, runs: removedRuns, rejected: rejectedBefore - s.rejected.count)
         }
+    }
+}
+
+extension RandomAccessCollection {
+    /// The first index whose element satisfies `belongs` (which must be false, then true, in order).
+    fileprivate func partitioningIndex(where belongs: (Element) -> Bool) -> Index {
+        var low = startIndex
+        var count = self.count
+        while count > 0 {
+            let half = count / 2
+            let middle = index(low, offsetBy: half)
+            if belongs(self[middle]) {
+                count = half
+            } else {
+                low = index(after: middle)
+                count -= half + 1
+            }
+        }
+        return low
     }
 }

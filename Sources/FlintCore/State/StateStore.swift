@@ -41,6 +41,12 @@ public protocol StateTransaction: DispatchTransaction {
     /// Marks a run cancelled by an event; a pending outbox row is withdrawn with it.
     mutating func cancelRun(id: Int64, byEvent messageId: String, reason: String, at: Date) throws
 
+    /// The sequence number every event up to which is decided (runs, outbox rows and rule state
+    /// written): the decider's durable position (docs/architecture.md, The pipeline). 0 on a new store.
+    func decidedThrough() throws -> Int64
+    /// Moves the position, in the transaction that writes the decisions of the events up to `seq`.
+    mutating func setDecidedThrough(_ seq: Int64, at: Date) throws
+
     /// Replaces the saved plugin statuses with these (what `flint plugins` reads).
     mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws
     /// Replaces what `flint serve` last said about itself (what `flint status` reads).
@@ -62,6 +68,15 @@ public protocol StateStore: Sendable {
 
     /// Read-only queries, safe while another process writes.
     var ledger: any LedgerReader { get }
+
+    /// Where deciding stands: the decided position and the last accepted sequence number (a read,
+    /// never waiting for the writer).
+    func decideProgress() async throws -> DecideProgress
+    /// Accepted events after `seq`, in commit order, at most `limit`: what the decider reads back
+    /// when it catches up (after a restart, or events another process appended).
+    func loggedEvents(after seq: Int64, limit: Int) async throws -> [LoggedEvent]
+    /// The saved profiles of these users (a read; users without one are absent).
+    func profiles(for userKeys: [String]) async throws -> [String: UserProfile]
 
     /// Deletes what the policy no longer keeps. Pending and scheduled runs, and their events, are kept.
     func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult
@@ -137,8 +152,8 @@ public struct StoreStatus: Sendable, Hashable {
     /// Outbox rows sent with no known outcome (`unknown`): they need a person to check Braze.
     public var outboxUnknown: Int
     public var oldestUnknownCreatedAt: Date?
-    /// Accepted events not decided yet, and the receive time of the oldest. Events are decided in
-    /// the transaction that accepts them today, so this is 0 until deciding moves off that path.
+    /// Accepted events not decided yet (after the decider's position), and the receive time of the
+    /// oldest (docs/architecture.md, The pipeline).
     public var decisionBacklog: Int
     public var oldestUndecidedAt: Date?
     /// Rule versions recorded, and the newest per rule.

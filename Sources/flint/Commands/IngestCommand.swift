@@ -49,6 +49,41 @@ struct IngestCommand: AsyncParsableCommand {
         _ = try await store.prune(config.retention, now: Date())
         let engine = Engine(store: store, ruleBook: RuleBook(), settings: config.engineSettings)
         try await engine.install(loaded.ruleSet)
+        // Accept and decide side by side: the decider consumes the log while files are appended, and
+        // flint ingest returns once everything it accepted is decided (by it, or by a flint serve on
+        // the same database).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await engine.decider.run() }
+            defer { group.cancelAll() }
+            var failure: (any Error)?
+            do { try await ingest(into: engine, config: config) } catch { failure = error }
+            // Rejected lines exit 1, but the accepted events are decided first.
+            try await engine.decideAccepted()
+            if let failure { throw failure }
+        }
+    }
+
+    /// Submits, and when the engine is full (the undecided backlog at its bound) waits for deciding
+    /// to catch up, then submits again.
+    private func submit(_ slice: [IncomingEvent], to engine: Engine) async throws -> SubmitReceipt {
+        var refusals = 0
+        while true {
+            do {
+                return try await engine.submit(slice, source: "ingest")
+            } catch let unavailable as SinkUnavailable {
+                refusals += 1
+                if engine.decider.backlog > 0 {
+                    try await engine.waitUntilDecided(through: engine.decider.lastAccepted)
+                } else if refusals > 5 {
+                    throw unavailable
+                } else {
+                    try await Task.sleep(for: .seconds(max(1, unavailable.retryAfterSeconds)))
+                }
+            }
+        }
+    }
+
+    private func ingest(into engine: Engine, config: Configuration) async throws {
 
         var anyRejected = false
         var summaries: [JSONValue] = []
@@ -63,7 +98,7 @@ struct IngestCommand: AsyncParsableCommand {
                 // Commit in slices: a large backfill neither holds one huge transaction nor all its
                 // memory, and a stream (NDJSON on standard input) is committed as it arrives.
                 try await EventFile.forEachSlice(path, size: batch, position: position) { slice, start in
-                    let receipt = try await engine.submit(slice, source: "ingest")
+                    let receipt = try await submit(slice, to: engine)
                     accepted += receipt.accepted
                     duplicates += receipt.duplicates
                     rejected += receipt.rejected.map { SubmitReceipt.Rejected(index: $0.index + start, errors: $0.errors) }

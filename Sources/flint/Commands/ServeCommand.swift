@@ -113,9 +113,21 @@ struct ServeCommand: AsyncParsableCommand {
 
         // The plugin registry, built here and nowhere else: built-ins first, then flint.yaml's exec plugins.
         let inboxSource = FileInboxSource(configuration: FileInboxConfiguration(folder: config.inbox))
+        // The webhook is a source like the others; its listener also serves the health routes,
+        // which are built below (they need the dispatcher) and added when it starts.
+        let boundHost = bindHost
+        let serveState = ServeState(listen: Self.address(bindHost, port))
+        let hostRoutes = HostRoutes()
+        let bannerBox = BannerBox()
+        let webhookSource = WebhookSource(
+            configuration: webhookConfig, host: boundHost, port: port, extraRoutes: { hostRoutes.add(to: $0) },
+            onListening: { address in
+                serveState.listen = address
+                bannerBox.print(address: address)
+            })
         var plugins = PluginRegistry()
         do {
-            try plugins.addListed(source: "webhook")
+            try plugins.add(source: webhookSource)
             try plugins.add(source: inboxSource)
             try plugins.add(action: BrazeAction(client: brazeClient))
             try plugins.add(exec: config.execPlugins, logger: logger)
@@ -137,7 +149,11 @@ struct ServeCommand: AsyncParsableCommand {
                 coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
                 audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
             logger: logger)
-        let engine = Engine(store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, onCommit: { dispatcher.nudge() })
+        // The accept bounds; FLINT_MAX_UNDECIDED lowers the backlog bound (a debugging aid, docs/cli.md).
+        var limits = Engine.AcceptLimits()
+        if let text = ProcessInfo.processInfo.environment["FLINT_MAX_UNDECIDED"], let bound = Int(text), bound > 0 { limits.undecidedEvents = bound }
+        let engine = Engine(
+            store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, limits: limits, onCommit: { dispatcher.nudge() })
         try await engine.install(loaded.ruleSet)
         let rulesFolder = config.rules
         let reloader = RuleReloader(engine: engine, folder: rulesFolder, logger: logger) {
@@ -147,29 +163,21 @@ struct ServeCommand: AsyncParsableCommand {
 
 
         let health = HealthRoutes(store: store, reloader: reloader, dispatcher: dispatcher, plugins: plugins.board, registry: registry)
-        let router = Router()
-        WebhookRoutes(sink: engine, configuration: webhookConfig, source: "webhook", logger: logger).addRoutes(to: router)
-        health.addRoutes(to: router)
-
-        let boundHost = bindHost
-        let serveState = ServeState(listen: Self.address(bindHost, port))
-        let banner = Banner(
-            database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
-            braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(boundHost, port: port), serverName: "flint"),
-            onServerRunning: { channel in
-                let address = channel.localAddress.flatMap { a in a.port.map { "\(a.ipAddress ?? boundHost):\($0)" } } ?? "\(boundHost):\(port)"
-                serveState.listen = address
-                banner.print(address: address)
-            },
-            logger: logger)
+        hostRoutes.set(health)
+        bannerBox.set(
+            Banner(
+                database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
+                braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned))
 
         let sourceServices = plugins.sources.map { source -> ServiceGroupConfiguration.ServiceConfiguration in
             var sourceLogger = logger
             sourceLogger[metadataKey: "plugin.name"] = "\(source.name)"
-            return .init(service: SourceService(source: source, sink: engine, context: PluginContext(name: source.name, logger: sourceLogger)))
+            let service = SourceService(source: source, sink: engine, context: PluginContext(name: source.name, logger: sourceLogger))
+            // A listener that cannot bind says which address and how to choose another.
+            if source is WebhookSource {
+                return .init(service: ListeningService(inner: service, address: Self.address(bindHost, port), what: "flint serve", hint: Self.listenHint))
+            }
+            return .init(service: service)
         }
 
         // Dependency order; shutdown runs in reverse: the listener and the sources stop taking events
@@ -191,9 +199,15 @@ struct ServeCommand: AsyncParsableCommand {
             .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
             .init(service: dispatcher),
         ]
+        // The decider starts before the sources and stops after them: on shutdown it finishes the
+        // batch it is deciding; what is left is decided at the next start. FLINT_DECIDE=off keeps it
+        // from starting (a debugging aid: events are accepted and wait in the log, docs/cli.md).
+        if ProcessInfo.processInfo.environment["FLINT_DECIDE"] == "off" {
+            logger.warning("FLINT_DECIDE=off: events are accepted but not decided until flint serve starts without it")
+        } else {
+            services.append(.init(service: engine.decider))
+        }
         services += sourceServices
-        services.append(
-            .init(service: ListeningService(inner: app, address: Self.address(bindHost, port), what: "flint serve", hint: Self.listenHint)))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -320,6 +334,28 @@ struct Banner: Sendable {
             lines.append("  retention pruned \(pruned.events) events, \(pruned.runs) runs, \(pruned.rejected) rejected")
         }
         Terminal.out(lines.joined(separator: "\n"), flush: true)
+    }
+}
+
+/// The routes `flint serve` adds to the webhook's listener, known once the dispatcher is built.
+final class HostRoutes: Sendable {
+    private let health = Mutex<HealthRoutes?>(nil)
+
+    func set(_ routes: HealthRoutes) { health.withLock { $0 = routes } }
+
+    func add(to router: Router<BasicRequestContext>) {
+        health.withLock { $0 }?.addRoutes(to: router)
+    }
+}
+
+/// The banner, printed when the listener is up.
+final class BannerBox: Sendable {
+    private let banner = Mutex<Banner?>(nil)
+
+    func set(_ value: Banner) { banner.withLock { $0 = value } }
+
+    func print(address: String) {
+        banner.withLock { $0 }?.print(address: address)
     }
 }
 

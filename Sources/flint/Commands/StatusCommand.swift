@@ -68,7 +68,9 @@ struct StatusCommand: AsyncParsableCommand {
             attention.append("the oldest pending send was planned \(Format.age(oldest, now: now)): dispatch is not keeping up (flint outbox)")
         }
         if status.decisionBacklog > 0, let oldest = status.oldestUndecidedAt, now.timeIntervalSince(oldest) > 60 {
-            attention.append("\(status.decisionBacklog) event(s) accepted but not decided, the oldest \(Format.age(oldest, now: now))")
+            attention.append(
+                "\(status.decisionBacklog) event(s) accepted but not decided, the oldest \(Format.age(oldest, now: now)): "
+                    + (serveRunning ? "deciding is not keeping up (flint_decide_lag_seconds on /metrics)" : "start flint serve to decide them"))
         }
         switch rulesResult {
         case .failure(let error):
@@ -145,8 +147,9 @@ struct StatusCommand: AsyncParsableCommand {
         lines.append([
             "decisions",
             status.decisionBacklog == 0
-                ? "no backlog (events are decided as they are accepted)"
-                : "\(status.decisionBacklog) waiting" + (status.oldestUndecidedAt.map { ", oldest received \(Format.age($0, now: now))" } ?? ""),
+                ? "no backlog (every accepted event is decided)"
+                : "\(status.decisionBacklog) accepted, not decided yet" + (status.oldestUndecidedAt.map { ", oldest received \(Format.age($0, now: now))" } ?? "")
+                    + (serveRunning ? "" : " (flint serve or flint ingest decides them)"),
         ])
         lines.append(["runs", RunStatus.allCases.map { "\($0.rawValue) \(status.runsByStatus[$0] ?? 0)" }.joined(separator: ", ")])
         func oldest(_ d: Date?) -> String { d.map { " (oldest planned \(Format.age($0, now: now)))" } ?? "" }

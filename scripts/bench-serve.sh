@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The pipeline benchmark (docs/architecture.md, The pipeline), in one go on this machine (release build):
+#   (a) a bare Hummingbird endpoint that decodes the body and answers 202 (flint bench http-baseline)
+#   (b) flint serve's Segment endpoint /v1/track, single track events with fresh messageIds and a
+#       Bearer token, the three bench rules (each event: three decided runs, three sends), the built-in
+#       Braze sandbox; then how long deciding takes to catch up, and the decide lag serve reports
+#   (c) flint ingest of N such events (NDJSON) with the same rules: events/s accepted and decided
+# Usage: scripts/bench-serve.sh [seconds per wrk run, default 10] [events for ingest, default 300000]
+# Needs: wrk (apt-get install -y wrk), python3. RULES=DIR overrides the rules (default: the bench rules
+# in /work/shared/bench/rules, else ./rules).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+INGEST_EVENTS="${2:-300000}"
+RULES="${RULES:-/work/shared/bench/rules}"
+[ -d "$RULES" ] || RULES=rules
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+swift build -c release --product flint >/dev/null
+BIN="$PWD/.build/release/flint"
+WORK=$(mktemp -d)
+TOKEN=bench-token-0123456789
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+
+cat > "$WORK/track.lua" <<LUA
+-- A Segment track call (~300 bytes) per request, a fresh messageId each, users over 50,000 ids.
+local counter = 0
+local thread_id = 0
+local zones = {"America/Los_Angeles", "Europe/Paris", "Asia/Kolkata", "Asia/Tokyo", "America/New_York"}
+setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+request = function()
+  counter = counter + 1
+  local body = string.format('{"type":"track","event":"Cart Abandoned","messageId":"w-%d-%d","userId":"u-%d","timestamp":"2026-11-29T18:05:00Z","properties":{"cart_value":%d,"currency":"USD","items":[{"sku":"A1","name":"Socks"}]},"context":{"timezone":"%s","ip":"203.0.113.9"}}', tid, counter, counter % 50000, 25 + counter % 900, zones[counter % 5 + 1])
+  return wrk.format("POST", "/v1/track", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $TOKEN"}, body)
+end
+LUA
+
+rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+p99() { awk '/ 99%/ {print $2}' "$1"; }
+non2xx() { awk '/Non-2xx/ {print $5}' "$1"; }
+backlog() { "$BIN" status --json --database "$1" --rules "$WORK/rules" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decisions"]["backlog"])'; }
+
+echo "== (a) bare Hummingbird: decode + 202"
+"$BIN" bench http-baseline --listen 127.0.0.1:18191 > /dev/null & BASE=$!
+wait_port 18191
+wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/track.lua" http://127.0.0.1:18191 | tee "$WORK/a.txt"
+kill $BASE; wait $BASE 2>/dev/null || true
+
+echo "== (b) flint serve: Segment /v1/track, single events, $(ls "$RULES" | wc -l) rules, the Braze sandbox"
+cp -r "$RULES" "$WORK/rules"
+(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
+wait_port 18192
+wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/track.lua" http://127.0.0.1:18192 | tee "$WORK/b.txt"
+METRICS=$(curl -s http://127.0.0.1:18192/metrics)
+LEFT=$(backlog "$WORK/serve.db")
+START=$(date +%s.%N)
+while [ "$(backlog "$WORK/serve.db")" != "0" ]; do sleep 0.2; done
+CATCHUP=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e-s}')
+PID=$(pgrep -f "serve --listen 127.0.0.1:18192" | head -1)
+RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$PID"/status)
+STATUS_B=$("$BIN" status --database "$WORK/serve.db" --rules "$WORK/rules" | grep -E "^(events|decisions|runs|outbox)")
+kill -TERM "$PID"; wait $SERVE 2>/dev/null || true
+
+echo "== (c) flint ingest: $INGEST_EVENTS events"
+python3 - "$INGEST_EVENTS" > "$WORK/events.ndjson" <<'PY'
+import sys
+zones = ["America/Los_Angeles", "Europe/Paris", "Asia/Kolkata", "Asia/Tokyo", "America/New_York"]
+out = sys.stdout
+for i in range(int(sys.argv[1])):
+    out.write('{"type":"track","event":"Cart Abandoned","messageId":"i-%d","userId":"u-%d","timestamp":"2026-11-29T18:05:00Z","properties":{"cart_value":%d,"currency":"USD","items":[{"sku":"A1","name":"Socks"}]},"context":{"timezone":"%s","ip":"203.0.113.9"}}\n' % (i, i % 50000, 25 + i % 900, zones[i % 5]))
+PY
+START=$(date +%s.%N)
+(cd "$WORK" && "$BIN" ingest "$WORK/events.ndjson" --database "$WORK/ingest.db" --rules "$WORK/rules" --progress > /dev/null)
+INGEST_S=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e-s}')
+STATUS_C=$("$BIN" status --database "$WORK/ingest.db" --rules "$WORK/rules" | grep -E "^(events|decisions|runs)")
+
+echo
+echo "== summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t2 -c64 -d${DURATION}s)"
+printf "(a) bare Hummingbird 202:        %10s req/s  p99 %s\n" "$(rps "$WORK/a.txt")" "$(p99 "$WORK/a.txt")"
+printf "(b) flint serve /v1/track:       %10s req/s  p99 %s  non-2xx %s\n" "$(rps "$WORK/b.txt")" "$(p99 "$WORK/b.txt")" "$(non2xx "$WORK/b.txt" || echo 0)"
+awk -v a="$(rps "$WORK/a.txt")" -v b="$(rps "$WORK/b.txt")" 'BEGIN {printf "(b)/(a): %.2f\n", b/a}'
+echo "    undecided when wrk stopped: $LEFT; decided all of them ${CATCHUP}s later"
+echo "$METRICS" | grep -E "^flint_decide_lag_seconds |^flint_decide_batch_size_(sum|count) " | sed 's/^/    /'
+echo "$STATUS_B" | sed 's/^/    /'
+echo "    flint serve peak RSS: ${RSS} MB"
+awk -v n="$INGEST_EVENTS" -v s="$INGEST_S" 'BEGIN {printf "(c) flint ingest: %d events accepted and decided in %.2f s = %.0f events/s\n", n, s, n/s}'
+echo "$STATUS_C" | sed 's/^/    /'
