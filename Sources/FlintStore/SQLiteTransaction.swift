@@ -162,8 +162,8 @@ struct SQLiteTransaction: StateTransaction {
         insert.bind(8, run.action)
         insert.bind(9, run.sendAt?.timeIntervalSince1970)
         insert.bind(10, json: run.schedule)
-        insert.bind(11, json: run.request)
-        insert.bind(12, json: run.trace.storedJSON)
+        if let bytes = run.encodedRequest { insert.bind(11, text: bytes) } else { insert.bind(11, json: run.request) }
+        if let bytes = run.encodedTrace { insert.bind(12, text: bytes) } else { insert.bind(12, json: run.trace.storedJSON) }
         insert.bind(13, run.consumedAt?.timeIntervalSince1970)
         insert.bind(14, createdAt)
         insert.bind(15, createdAt)
@@ -182,7 +182,7 @@ struct SQLiteTransaction: StateTransaction {
         insert.bind(1, item.runId)
         insert.bind(2, item.key)
         insert.bind(3, item.action)
-        insert.bind(4, json: item.body)
+        if let bytes = item.encodedBody { insert.bind(4, text: bytes) } else { insert.bind(4, json: item.body) }
         insert.bind(5, item.sendAt?.timeIntervalSince1970)
         insert.bind(6, createdAt)
         insert.bind(7, createdAt)

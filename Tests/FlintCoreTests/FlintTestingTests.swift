@@ -52,7 +52,7 @@ struct FlintTestingTests {
             ])
         let task = Task { try await source.run(sink: flint.engine, context: PluginContext(name: source.name, logger: .init(label: "test"))) }
         defer { task.cancel() }
-        #expect(await waitUntil { source.finished })
+        #expect(await waitUntil(30) { source.finished })
         #expect(source.receipts.map(\.accepted) == [2, 0])
         #expect(source.receipts.last?.duplicates == 1)
         #expect(source.receipts.last?.rejected.map(\.index) == [1])

@@ -339,15 +339,16 @@ public final class Decider: Service, Sendable {
         }
         if users.isEmpty { return Array(repeating: nil, count: batch.count) }
         let profiles = try await store.profiles(for: Array(users))
+        let encoder = store.traceEncoder
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, batch.count / 64))
         if workers == 1 {
-            return batch.map { processor.plan($0.event, profile: profiles[$0.event.userKey]) }
+            return batch.map { processor.plan($0.event, profile: profiles[$0.event.userKey], traceEncoder: encoder) }
         }
         let chunk = (batch.count + workers - 1) / workers
         return await withTaskGroup(of: (Int, [EventProcessor.Planned?]).self) { group in
             for start in stride(from: 0, to: batch.count, by: chunk) {
                 let slice = batch[start..<min(start + chunk, batch.count)]
-                group.addTask { (start, slice.map { processor.plan($0.event, profile: profiles[$0.event.userKey]) }) }
+                group.addTask { (start, slice.map { processor.plan($0.event, profile: profiles[$0.event.userKey], traceEncoder: encoder) }) }
             }
             var planned = [EventProcessor.Planned?](repeating: nil, count: batch.count)
             for await (start, part) in group {

@@ -22,16 +22,34 @@ struct EventProcessor {
         var profile: UserProfile?
         var prepared: PreparedEvent
         var decisions: [Decision]
+        /// Per decision, its request and its trace (as far as the decision alone makes it) already
+        /// written as compact JSON, so the writer does not spend its time on that.
+        var encoded: [Encoded]
+    }
+
+    struct Encoded: Sendable {
+        var request: [UInt8]?
+        var trace: [UInt8]?
     }
 
     /// Evaluates the rules `event` triggers against `profile`: pure, safe to run beside the writer.
-    func plan(_ event: Event, profile: UserProfile?) -> Planned? {
+    func plan(_ event: Event, profile: UserProfile?, traceEncoder: (@Sendable (RunTrace) -> [UInt8])? = nil) -> Planned? {
         guard event.type != .identify, let name = event.name else { return nil }
         let triggered = rules.rules(triggeredBy: name)
         if triggered.isEmpty { return nil }
         let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
-        return Planned(
-            profile: profile, prepared: prepared, decisions: triggered.map { RuleEvaluator.evaluate(rule: $0, prepared: prepared, context: context) })
+        let decisions = triggered.map { RuleEvaluator.evaluate(rule: $0, prepared: prepared, context: context) }
+        let encoded = decisions.map { d in
+            Encoded(request: d.request?.compactUTF8, trace: traceEncoder.map { $0(Self.baseTrace(d)) })
+        }
+        return Planned(profile: profile, prepared: prepared, decisions: decisions, encoded: encoded)
+    }
+
+    /// The trace a decision makes before the limits are checked.
+    static func baseTrace(_ decision: Decision) -> RunTrace {
+        var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
+        if case .notMatched(let failure) = decision.outcome { trace.failedCondition = failure }
+        return trace
     }
 
     func process(
@@ -88,7 +106,7 @@ struct EventProcessor {
         let prepared = ahead?.prepared ?? PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
         for (index, rule) in triggered.enumerated() {
             let decision = ahead?.decisions[index] ?? RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
-            let status = try record(decision, rule: rule, event: event, seq: seq, in: &transaction)
+            let status = try record(decision, encoded: ahead?.encoded[index], rule: rule, event: event, seq: seq, in: &transaction)
             tally[status, default: 0] += 1
             // Each run that noted a zone outside the tz database counts it (flint status).
             for zone in prepared.unknownZones { try transaction.noteUnknownZone(zone, user: userKey, at: now) }
@@ -107,14 +125,15 @@ struct EventProcessor {
         return current.map(ZoneName.isValid) == true ? nil : bad
     }
 
-    private func record(_ decision: Decision, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction) throws -> RunStatus {
-        var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
+    private func record(
+        _ decision: Decision, encoded: Encoded? = nil, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction
+    ) throws -> RunStatus {
+        var trace = Self.baseTrace(decision)
         var status: RunStatus
         var reason = decision.reason
         switch decision.outcome {
-        case .notMatched(let failure):
+        case .notMatched:
             status = .notMatched
-            trace.failedCondition = failure
         case .skipped:
             status = .skipped
         case .failed:
@@ -132,19 +151,23 @@ struct EventProcessor {
             if let cap = rule.limit.maxSends { trace.gates.append(Gate(name: "max_sends", passed: true, detail: "under \(cap.count) per \(DurationText.format(seconds: cap.per))")) }
         }
 
-        let runId = try transaction.insertRun(
-            NewRun(
-                eventSeq: seq, eventId: event.messageId, ruleId: rule.id, ruleVersion: rule.version, user: event.userKey,
-                status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, schedule: decision.schedule?.json,
-                request: decision.request, trace: trace, consumedAt: status == .pending ? now : nil, createdAt: now))
+        var run = NewRun(
+            eventSeq: seq, eventId: event.messageId, ruleId: rule.id, ruleVersion: rule.version, user: event.userKey,
+            status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, schedule: decision.schedule?.json,
+            request: decision.request, trace: trace, consumedAt: status == .pending ? now : nil, createdAt: now)
+        run.encodedRequest = encoded?.request
+        // The limits may have added gates: then the trace written ahead is not this one.
+        if trace.gates.count == decision.gates.count { run.encodedTrace = encoded?.trace }
+        let runId = try transaction.insertRun(run)
         guard status == .pending, let body = decision.request else { return status }
         if let key = decision.oncePerKey {
             try transaction.setOncePer(rule: rule.id, key: key, eventTime: event.timestamp, runId: runId)
         }
-        _ = try transaction.insertOutbox(
-            NewOutboxItem(
-                runId: runId, key: Self.outboxKey(rule: rule, event: event, body: body), action: rule.send.action, body: body,
-                sendAt: decision.sendAt, createdAt: now))
+        var item = NewOutboxItem(
+            runId: runId, key: Self.outboxKey(rule: rule, event: event, body: body), action: rule.send.action, body: body,
+            sendAt: decision.sendAt, createdAt: now)
+        item.encodedBody = encoded?.request
+        _ = try transaction.insertOutbox(item)
         return status
     }
 

@@ -172,6 +172,10 @@ public struct NewRun: Sendable, Hashable {
     /// Set when the run reached `pending`: it counts against `max_sends` from then on.
     public var consumedAt: Date?
     public var createdAt: Date
+    /// `request` and `trace` already written as the store keeps them (compact JSON), computed off the
+    /// writer by the decider; nil means the store writes them itself.
+    public var encodedRequest: [UInt8]?
+    public var encodedTrace: [UInt8]?
 
     public init(
         eventSeq: Int64, eventId: String, ruleId: String, ruleVersion: String, user: String, status: RunStatus, reason: String,
@@ -203,6 +207,8 @@ public struct NewOutboxItem: Sendable, Hashable {
     public var body: JSONValue
     public var sendAt: Date?
     public var createdAt: Date
+    /// `body` already written as compact JSON (off the writer); nil means the store writes it.
+    public var encodedBody: [UInt8]?
 
     public init(runId: Int64, key: String, action: String, body: JSONValue, sendAt: Date?, createdAt: Date) {
         self.runId = runId

@@ -53,6 +53,10 @@ public protocol StateTransaction: DispatchTransaction {
     mutating func saveServeHeartbeat(_ heartbeat: ServeHeartbeat) throws
 }
 
+extension StateStore {
+    public var traceEncoder: (@Sendable (RunTrace) -> [UInt8])? { nil }
+}
+
 extension StateTransaction {
     /// A rejected item whose origin the source did not say.
     public mutating func insertRejected(source: String, index: Int, errors: [String], body: String, receivedAt: Date) throws {
@@ -77,6 +81,10 @@ public protocol StateStore: Sendable {
     func loggedEvents(after seq: Int64, limit: Int) async throws -> [LoggedEvent]
     /// The saved profiles of these users (a read; users without one are absent).
     func profiles(for userKeys: [String]) async throws -> [String: UserProfile]
+
+    /// How this store writes a run's trace (compact JSON), so the decider can do it off the writer;
+    /// nil when the store does not keep it as text.
+    var traceEncoder: (@Sendable (RunTrace) -> [UInt8])? { get }
 
     /// Deletes what the policy no longer keeps. Pending and scheduled runs, and their events, are kept.
     func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult
