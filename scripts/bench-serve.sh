@@ -6,14 +6,13 @@
 #       Braze sandbox; then how long deciding takes to catch up, and the decide lag serve reports
 #   (c) flint ingest of N such events (NDJSON) with the same rules: events/s accepted and decided
 # Usage: scripts/bench-serve.sh [seconds per wrk run, default 10] [events for ingest, default 300000]
-# Needs: wrk (apt-get install -y wrk), python3. RULES=DIR overrides the rules (default: the bench rules
-# in /work/shared/bench/rules, else ./rules).
+# Needs: wrk (apt-get install -y wrk), python3. RULES=DIR overrides the rules (default:
+# scripts/bench-rules, three rules that each match every Cart Abandoned event of the workload).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 INGEST_EVENTS="${2:-300000}"
-RULES="${RULES:-/work/shared/bench/rules}"
-[ -d "$RULES" ] || RULES=rules
+RULES="${RULES:-scripts/bench-rules}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 swift build -c release --product flint >/dev/null
 BIN="$PWD/.build/release/flint"
