@@ -117,7 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try plugins.addListed(source: "webhook")
             try plugins.add(source: inboxSource)
-            try plugins.add(action: BrazeAction(client: brazeClient))
+            try plugins.add(action: BrazeAction(client: brazeClient, requestsPerHour: config.braze.requestsPerHour, audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute))
             try plugins.add(exec: config.execPlugins, logger: logger)
         } catch {
             Terminal.err("error: \(error)")
@@ -134,8 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dispatcher = Dispatcher(
             store: store, actions: plugins.actions, ruleBook: ruleBook, engineSettings: config.engineSettings,
             settings: DispatchSettings(
-                coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
-                audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
+                coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts),
             logger: logger)
         let engine = Engine(store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, onCommit: { dispatcher.nudge() })
         try await engine.install(loaded.ruleSet)
