@@ -87,6 +87,18 @@ struct DispatchPartsTests {
         #expect(!again)
     }
 
+    @Test("a success of a request sent before the refusal (in flight when the pause began) does not resume; one sent since does")
+    func pauseOutlivesOlderSuccesses() {
+        var p = PauseAndProbe(interval: 60)
+        p.refused("braze", reason: "401", now: Self.t0.addingTimeInterval(10))
+        let early = p.succeeded("braze", sentAt: Self.t0.addingTimeInterval(9))
+        #expect(!early)
+        #expect(p.pause(of: "braze") != nil)
+        let probe = p.succeeded("braze", sentAt: Self.t0.addingTimeInterval(70))
+        #expect(probe)
+        #expect(p.pause(of: "braze") == nil)
+    }
+
     // MARK: Batcher
 
     static func item(_ id: Int64, user: String, campaign: String = "c", attempts: Int = 0, created: Date = t0, rule: String = "r", properties: JSONValue? = nil) -> OutboxItem {

@@ -63,6 +63,8 @@ public final class DispatchService: Service, Sendable {
         var request: BatchedRequest
         var response: ActionResponse
         var replanned: Set<Int64>
+        /// When the request went out.
+        var sentAt: Date
     }
 
     private let store: any StateStore
@@ -209,7 +211,8 @@ public final class DispatchService: Service, Sendable {
             let finished = page.map { item in
                 Finished(
                     request: BatchedRequest(items: [item], request: Batcher.request(for: item)),
-                    response: ActionResponse(outcome: .failure(message: "no action named '\(item.action)' is configured", retryable: false)), replanned: [])
+                    response: ActionResponse(outcome: .failure(message: "no action named '\(item.action)' is configured", retryable: false)), replanned: [],
+                    sentAt: start)
             }
             if !finished.isEmpty { wakeAt(try await record(finished, action: nil)) }
             return wake
@@ -268,7 +271,7 @@ public final class DispatchService: Service, Sendable {
         try await withThrowingTaskGroup(of: Finished.self) { group in
             var inFlight = 0
             var done: [Finished] = []
-            func absorb(_ finished: Finished) async throws {
+            func absorb(_ finished: Finished) async {
                 inFlight -= 1
                 let at = now()
                 let outcome = finished.response.outcome
@@ -281,13 +284,20 @@ public final class DispatchService: Service, Sendable {
                     pauses.withLock { $0.refused(name, reason: message, now: at) }
                     logger.critical("dispatching paused: the action refused its credentials; every send would fail", metadata: ["error": "\(message)", "action": "\(name)"])
                 default:
-                    // Any answer but a refusal means the credentials were taken: the pause ends.
-                    if pauses.withLock({ $0.succeeded(name) }) { logger.notice("dispatching resumed: the held send went through", metadata: ["action": "\(name)"]) }
+                    // Any answer but a refusal to a request sent since the pause began means the
+                    // credentials were taken: the pause ends.
+                    if pauses.withLock({ $0.succeeded(name, sentAt: finished.sentAt) }) { logger.notice("dispatching resumed: the held send went through", metadata: ["action": "\(name)"]) }
                 }
                 done.append(finished)
                 if done.count >= settings.outcomesPerWrite {
-                    nextDue = try await record(done, action: action)
-                    done = []
+                    // A failed write keeps the outcomes for the next one (the last one throws): the
+                    // answers still in flight are absorbed, and their budget given back, either way.
+                    do {
+                        nextDue = try await record(done, action: action)
+                        done = []
+                    } catch {
+                        logger.error("cannot record dispatch outcomes yet; trying again with the next ones", metadata: ["error": "\(error)"])
+                    }
                 }
             }
             while !queue.isEmpty {
@@ -322,26 +332,35 @@ public final class DispatchService: Service, Sendable {
                     } catch {
                         logger.error("cannot mark the outbox rows as sending; not sending them", metadata: ["error": "\(error)"])
                         budgets.withLock { b in for _ in wave { b[name]?.release(facts: nil, answered: false, now: at) } }
+                        let retry = at.addingTimeInterval(1)
+                        wake = min(wake ?? retry, retry)
+                        queue.removeAll()
                         break
                     }
                     for request in wave {
                         inFlight += 1
                         group.addTask {
                             let response = await action.respond(to: request.request, context: actionContext)
-                            return Finished(request: request, response: response, replanned: replanned)
+                            return Finished(request: request, response: response, replanned: replanned, sentAt: at)
                         }
                     }
                 }
                 if inFlight == 0 { break }
                 if blocked || inFlight >= settings.maxInFlight || queue.isEmpty, let finished = try await group.next() {
-                    try await absorb(finished)
+                    await absorb(finished)
                 }
             }
-            while let finished = try await group.next() { try await absorb(finished) }
+            while let finished = try await group.next() { await absorb(finished) }
             if !done.isEmpty { nextDue = try await record(done, action: action) }
         }
         if let nextDue { wake = min(wake ?? nextDue, nextDue) }
-        if let probe = pauses.withLock({ $0.pause(of: name)?.nextProbe }) { wake = min(wake ?? probe, probe) }
+        if let probe = pauses.withLock({ $0.pause(of: name)?.nextProbe }) {
+            wake = min(wake ?? probe, probe)
+        } else if !queue.isEmpty {
+            // Left unsent by a pause that has ended since (or by an answer still awaited): look again now.
+            let again = now()
+            wake = min(wake ?? again, again)
+        }
         return wake
     }
 

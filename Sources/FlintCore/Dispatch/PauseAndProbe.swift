@@ -37,10 +37,15 @@ public struct PauseAndProbe: Sendable {
         pauses[action] = DispatchPause(action: action, reason: reason, since: since, nextProbe: now.addingTimeInterval(interval))
     }
 
-    /// A send of `action` went through; true when that resumed a pause.
+    /// A send of `action` went through; true when that resumed a pause. `sentAt`: when the send
+    /// went out; one that went out before the refusal (it was in flight when the pause began) says
+    /// nothing about the credentials now, and does not resume.
     @discardableResult
-    public mutating func succeeded(_ action: String) -> Bool {
-        pauses.removeValue(forKey: action) != nil
+    public mutating func succeeded(_ action: String, sentAt: Date? = nil) -> Bool {
+        guard let pause = pauses[action] else { return false }
+        if let sentAt, sentAt < pause.since { return false }
+        pauses[action] = nil
+        return true
     }
 
     /// A configuration reload: every paused action probes at once.

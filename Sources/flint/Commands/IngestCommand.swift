@@ -64,6 +64,7 @@ struct IngestCommand: AsyncParsableCommand {
                 // memory, and a stream (NDJSON on standard input) is committed as it arrives.
                 try await EventFile.forEachSlice(path, size: batch, position: position) { slice, start in
                     let receipt = try await engine.submit(slice, source: "ingest")
+                    await ServeWake.notifyRunningServe(of: store)  // a running flint serve sends what this committed
                     accepted += receipt.accepted
                     duplicates += receipt.duplicates
                     rejected += receipt.rejected.map { SubmitReceipt.Rejected(index: $0.index + start, errors: $0.errors) }

@@ -188,6 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
         services += [
             .init(service: reloader),
             .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
+            .init(service: WakeOnUser1(dispatcher: dispatcher)),
             .init(service: dispatcher),
         ]
         services += sourceServices
