@@ -93,6 +93,8 @@ struct DispatchPartsTests {
         p.refused("braze", reason: "401", now: Self.t0.addingTimeInterval(10))
         let early = p.succeeded("braze", sentAt: Self.t0.addingTimeInterval(9))
         #expect(!early)
+        let same = p.succeeded("braze", sentAt: Self.t0.addingTimeInterval(10))
+        #expect(!same, "sent at the instant of the refusal: in flight then")
         #expect(p.pause(of: "braze") != nil)
         let probe = p.succeeded("braze", sentAt: Self.t0.addingTimeInterval(70))
         #expect(probe)

@@ -92,6 +92,57 @@ struct DispatchWakeTests {
         }
     }
 
+    /// Refuses the first send of u-0; u-1's send answers only after that refusal was taken in.
+    final class RefusingAction: Action {
+        let name = "gate"
+        let sent = Mutex<[String]>([])
+        let refusals = Mutex(1)
+        let refusedAt = Mutex<ContinuousClock.Instant?>(nil)
+        var dispatch: ActionDispatch { ActionDispatch() }
+
+        func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
+            let user = request.body["u"]?.stringValue ?? "?"
+            sent.withLock { $0.append(user) }
+            if user == "u-0", refusals.withLock({ r in defer { r -= 1 }; return r > 0 }) {
+                refusedAt.withLock { $0 = .now }
+                return .credentialsRefused(message: "401")
+            }
+            if user == "u-1" {
+                while refusedAt.withLock({ $0 }) == nil { try? await Task.sleep(for: .milliseconds(5)) }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return .success(details: [:])
+        }
+    }
+
+    @Test("a refusal stops the rest of a pass; an answer that was in flight does not resume; the probe does, and the rest go out")
+    func pauseWithRequestsInFlight() async throws {
+        let action = RefusingAction()
+        let clock = TestClock("2026-11-29T18:00:00Z")
+        let store = MemoryStateStore()
+        let book = RuleBook()
+        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
+        try await engine.install(try TestRules.load(Self.rules.replacingOccurrences(of: "send: { campaign_id: c-1 }", with: "send: { action: gate, with: { u: \"{{ userId }}\" } }")))
+        let dispatcher = Dispatcher(
+            store: store, actions: ["gate": action], ruleBook: book, engineSettings: EngineSettings(), settings: DispatchSettings(coalesceWindow: 0, maxInFlight: 2),
+            logger: Logger(label: "test"), now: { clock.now }, random: { 0.5 }, sleep: { await clock.sleep(until: $0) })
+        for n in 0..<5 { _ = try await engine.submit([IncomingEvent(value: ["event": "E", "userId": .string("u-\(n)"), "messageId": .string("e-\(n)")])], source: "test") }
+
+        // u-0 is refused while u-1 is in flight; u-1 then succeeds, but the pause holds and the rest wait.
+        let next = try await dispatcher.pass()
+        #expect(action.sent.withLock { $0 }.sorted() == ["u-0", "u-1"])
+        #expect(dispatcher.status.pausedReason == "401")
+        #expect(next == clock.now.addingTimeInterval(60), "the next look is the probe, not never")
+
+        // The probe (the held u-0) goes alone and resumes; the same pass sends the rest.
+        clock.advance(by: 60)
+        try await dispatcher.pass()
+        #expect(dispatcher.status.pausedReason == nil)
+        #expect(action.sent.withLock { $0 }.sorted() == ["u-0", "u-0", "u-1", "u-2", "u-3", "u-4"])
+        let runs = try await store.write { t in try (1...5).compactMap { try t.run(id: Int64($0))?.status } }
+        #expect(runs == Array(repeating: .scheduled, count: 5))
+    }
+
     @Test("requests_per_hour is honoured: past the budget the rest wait for the refill, and the worker sleeps until then")
     func requestsPerHour() async throws {
         let action = RecordingAction(name: "limited", dispatch: ActionDispatch(budget: [RateBucket(name: "requests_per_hour", capacity: 2, period: 3600)]))

@@ -286,7 +286,7 @@ public final class DispatchService: Service, Sendable {
                 default:
                     // Any answer but a refusal to a request sent since the pause began means the
                     // credentials were taken: the pause ends.
-                    if pauses.withLock({ $0.succeeded(name, sentAt: finished.sentAt) }) { logger.notice("dispatching resumed: the held send went through", metadata: ["action": "\(name)"]) }
+                    if pauses.withLock({ $0.succeeded(name, sentAt: probe ? nil : finished.sentAt) }) { logger.notice("dispatching resumed: the held send went through", metadata: ["action": "\(name)"]) }
                 }
                 done.append(finished)
                 if done.count >= settings.outcomesPerWrite {

@@ -38,12 +38,12 @@ public struct PauseAndProbe: Sendable {
     }
 
     /// A send of `action` went through; true when that resumed a pause. `sentAt`: when the send
-    /// went out; one that went out before the refusal (it was in flight when the pause began) says
-    /// nothing about the credentials now, and does not resume.
+    /// went out (nil: the probe); one that went out by the time of the refusal (it was in flight when
+    /// the pause began) says nothing about the credentials now, and does not resume.
     @discardableResult
     public mutating func succeeded(_ action: String, sentAt: Date? = nil) -> Bool {
         guard let pause = pauses[action] else { return false }
-        if let sentAt, sentAt < pause.since { return false }
+        if let sentAt, sentAt <= pause.since { return false }
         pauses[action] = nil
         return true
     }
