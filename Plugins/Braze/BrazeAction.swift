@@ -14,14 +14,30 @@ public struct BrazeAction: Action {
 
     public let name: String
     public let client: BrazeClient
+    /// `braze.requests_per_hour`: the client's budget for every schedule call (docs/braze.md, Rate limits).
+    public let requestsPerHour: Int
+    /// `braze.audience_requests_per_minute`: the budget of requests with a connected audience.
+    public let audienceRequestsPerMinute: Int
 
-    public init(client: BrazeClient, name: String = "braze") {
+    public init(client: BrazeClient, name: String = "braze", requestsPerHour: Int = 250_000, audienceRequestsPerMinute: Int = 250) {
         self.client = client
         self.name = name
+        self.requestsPerHour = requestsPerHour
+        self.audienceRequestsPerMinute = audienceRequestsPerMinute
     }
 
     public func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
         Self.outcome(for: await performDetailed(request, context: context))
+    }
+
+    /// The outcome, with the `X-RateLimit-*` headers as budget facts (none when all were missing or empty).
+    public func respond(to request: SendRequest, context: PluginContext) async -> ActionResponse {
+        let response = await performDetailed(request, context: context)
+        return ActionResponse(outcome: Self.outcome(for: response), budget: Self.budgetFacts(response.rateLimit))
+    }
+
+    static func budgetFacts(_ rate: BrazeRateLimit) -> BudgetFacts? {
+        rate.isEmpty ? nil : BudgetFacts(limit: rate.limit, remaining: rate.remaining, reset: rate.reset)
     }
 
     /// Posts the request's body to `schedule/create` and returns Braze's classified answer.

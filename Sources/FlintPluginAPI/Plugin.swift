@@ -145,6 +145,12 @@ public protocol Action: Sendable {
     /// nothing was done; when the request may have been done (a timeout after it was sent), say
     /// `.unknown`: it is never sent again by itself.
     func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome
+    /// What the dispatcher may do with this action's sends: coalesce them, budget them, cancel them
+    /// (docs/plugins.md). The default declares nothing: each send alone, none cancellable.
+    var dispatch: ActionDispatch { get }
+    /// `perform` with what the response said about the budget (`BudgetFacts`); the dispatcher calls
+    /// this one. The default calls `perform` and reports no facts.
+    func respond(to request: SendRequest, context: PluginContext) async -> ActionResponse
 }
 
 /// Thrown by `EventSink.submit` when the engine cannot take events now (overloaded, shutting down,

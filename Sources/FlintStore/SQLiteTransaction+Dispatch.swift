@@ -40,6 +40,27 @@ extension SQLiteTransaction {
         return try rows.map(outboxItem)
     }
 
+    func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        let filter: String
+        var arguments: StatementArguments = [now.timeIntervalSince1970]
+        switch actions {
+        case .only(let name):
+            filter = "o.action = ?"
+            arguments += [name]
+        case .noneOf(let names):
+            filter = names.isEmpty ? "1" : "o.action NOT IN (\(Self.placeholders(names.count)))"
+            arguments += StatementArguments(names)
+        }
+        arguments += [limit]
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT \(Self.outboxColumns) \(Self.outboxFrom)
+                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) AND \(filter) ORDER BY o.id LIMIT ?
+                """, arguments: arguments)
+        return try rows.map(outboxItem)
+    }
+
     func outbox(id: Int64) throws -> OutboxItem? {
         try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?", arguments: [id]).map(outboxItem)
     }
@@ -79,6 +100,70 @@ extension SQLiteTransaction {
             ).execute(
                 arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970, id])
         }
+    }
+
+    /// `?, ?, ...` for `count` arguments.
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    /// SQLite allows 32,766 arguments per statement; a request has at most a few hundred rows.
+    static let idsPerStatement = 500
+
+    mutating func markSending(ids: [Int64], at: Date) throws {
+        for part in ids.chunked(Self.idsPerStatement) {
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))",
+                arguments: StatementArguments([at.timeIntervalSince1970] as [any DatabaseValueConvertible]) + StatementArguments(part))
+        }
+    }
+
+    mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
+        for part in ids.chunked(Self.idsPerStatement) {
+            try db.execute(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))",
+                arguments: StatementArguments([state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970] as [(any DatabaseValueConvertible)?])
+                    + StatementArguments(part))
+        }
+    }
+
+    mutating func updateRuns(ids: [Int64], _ update: RunUpdate, at: Date) throws {
+        let requestText = update.request?.compactJSON
+        for part in ids.chunked(Self.idsPerStatement) {
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
+                    request = coalesce(?, request), schedule = coalesce(?, schedule), send_at = coalesce(?, send_at), updated_at = ?
+                    WHERE id IN (\(Self.placeholders(part.count)))
+                    """,
+                arguments: StatementArguments(
+                    [
+                        update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, requestText, update.schedule?.compactJSON,
+                        update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970,
+                    ] as [(any DatabaseValueConvertible)?]) + StatementArguments(part))
+        }
+    }
+
+    func cancelledRunIds(among ids: [Int64]) throws -> Set<Int64> {
+        var found = Set<Int64>()
+        for part in ids.chunked(Self.idsPerStatement) {
+            found.formUnion(
+                try Int64.fetchAll(
+                    db, sql: "SELECT id FROM runs WHERE status = 'cancelled' AND id IN (\(Self.placeholders(part.count)))", arguments: StatementArguments(part)))
+        }
+        return found
+    }
+
+    func nextDue(after now: Date) throws -> Date? {
+        let t = now.timeIntervalSince1970
+        let next = try Double.fetchOne(
+            db,
+            sql: """
+                SELECT min(at) FROM (
+                  SELECT min(next_attempt_at) AS at FROM outbox WHERE state = 'pending' AND next_attempt_at > ?
+                  UNION ALL SELECT min(next_attempt_at) FROM cancellations WHERE state = 'pending' AND next_attempt_at > ?)
+                """, arguments: [t, t])
+        return next.map { Date(timeIntervalSince1970: $0) }
     }
 
     func run(id: Int64) throws -> RunRecord? {
@@ -162,5 +247,12 @@ extension SQLiteTransaction {
         try db.execute(
             sql: "UPDATE cancellations SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE run_id = ?",
             arguments: [state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970, runId])
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    fileprivate func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

@@ -43,18 +43,24 @@ struct DispatchIsolationTests {
         let braze = RecordingAction()
         let slow = StuckAction()
         let flint = try await EngineHarness(rules: Self.rules, actions: [braze, slow])
-        try await flint.submit(Self.event("S", "s-1"))
-        try await flint.submit(Self.event("B", "b-1"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The worker: one lane per action, so the stuck one waits alone.
+            group.addTask { try await flint.dispatcher.run() }
+            try await flint.submit(Self.event("S", "s-1"))
+            flint.dispatcher.wake()
+            #expect(await waitUntil { slow.calls.withLock { $0 } == 1 })
+            try await flint.submit(Self.event("B", "b-1"))
+            flint.dispatcher.wake()
+            #expect(await waitUntil { braze.requests.count == 1 })
+            #expect(await eventually { try await flint.runs().first { $0.eventId == "b-1" }?.status == .scheduled })
+            // Another look does not send the held row a second time.
+            flint.dispatcher.wake()
+            #expect(slow.calls.withLock { $0 } == 1)
 
-        _ = try await flint.dispatcher.pass()  // returns while the slow send is still waiting
-        #expect(braze.requests.count == 1)
-        #expect(slow.calls.withLock { $0 } == 1)
-        // Another pass does not send the held row a second time.
-        _ = try await flint.dispatcher.pass()
-        #expect(slow.calls.withLock { $0 } == 1)
-
-        slow.released.withLock { $0 = true }
-        await flint.dispatcher.settle()
+            slow.released.withLock { $0 = true }
+            #expect(await eventually { try await flint.runs().allSatisfy { $0.status == .scheduled } })
+            group.cancelAll()
+        }
         let runs = try await flint.runs()
         #expect(runs.count == 2)
         #expect(runs.allSatisfy { $0.status == .scheduled })

@@ -58,6 +58,9 @@ public final class ExecAction: Action, Service, Sendable {
         }
     }
 
+    /// Exec actions declare the defaults: each send alone, none cancellable, no client budget.
+    public var dispatch: ActionDispatch { ActionDispatch() }
+
     public func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
         let spec = supervisor.spec
         let deadline = Date().addingTimeInterval(spec.timeout)

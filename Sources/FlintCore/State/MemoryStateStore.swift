@@ -168,6 +168,11 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                 .sorted { $0.id < $1.id }.prefix(limit).map(item)
         }
 
+        func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+            state.outbox.values.filter { $0.state == .pending && ($0.nextAttemptAt ?? .distantPast) <= now && actions.matches($0.action) }
+                .sorted { $0.id < $1.id }.prefix(limit).map(item)
+        }
+
         func outbox(id: Int64) throws -> OutboxItem? { state.outbox[id].map(item) }
 
         func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem] {
@@ -222,6 +227,12 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         func dueCancellations(now: Date, limit: Int) throws -> [Cancellation] {
             state.cancellations.values.filter { $0.state == .pending && ($0.nextAttemptAt ?? .distantPast) <= now }
                 .sorted { $0.runId < $1.runId }.prefix(limit).map { $0 }
+        }
+
+        func nextDue(after now: Date) throws -> Date? {
+            let rows = state.outbox.values.filter { $0.state == .pending }.compactMap(\.nextAttemptAt)
+            let deletes = state.cancellations.values.filter { $0.state == .pending }.compactMap(\.nextAttemptAt)
+            return (rows + deletes).filter { $0 > now }.min()
         }
 
         mutating func setCancellation(runId: Int64, state newState: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {

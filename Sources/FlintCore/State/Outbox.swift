@@ -119,10 +119,25 @@ public struct RunUpdate: Sendable, Hashable {
     }
 }
 
+/// Which actions' outbox rows to read.
+public enum ActionFilter: Sendable, Hashable {
+    case only(String)
+    case noneOf([String])
+
+    public func matches(_ action: String) -> Bool {
+        switch self {
+        case .only(let name): action == name
+        case .noneOf(let names): !names.contains(action)
+        }
+    }
+}
+
 /// The dispatcher's reads and writes, inside a transaction.
 public protocol DispatchTransaction {
     /// Pending rows whose retry is due (or that never failed), oldest first.
     func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem]
+    /// The same, for one action's rows (`only`), or for rows of actions not in a list (`noneOf`).
+    func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem]
     func outbox(id: Int64) throws -> OutboxItem?
     /// Rows in these states (all when empty), newest first; paging: `before`/`after` an outbox id,
     /// the `limit` rows nearest to it.
@@ -138,6 +153,41 @@ public protocol DispatchTransaction {
     mutating func insertCancellation(_ cancellation: Cancellation, at: Date) throws
     func dueCancellations(now: Date, limit: Int) throws -> [Cancellation]
     mutating func setCancellation(runId: Int64, state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
+
+    // Batched: one statement for the rows of a request (docs/architecture.md, Dispatch).
+
+    /// Marks rows `sending` and counts the attempt, before their request goes out.
+    mutating func markSending(ids: [Int64], at: Date) throws
+    /// Sets the same state on several rows.
+    mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
+    /// Makes the same change to several runs.
+    mutating func updateRuns(ids: [Int64], _ update: RunUpdate, at: Date) throws
+    /// The runs among `ids` that were cancelled (while their request was in flight).
+    func cancelledRunIds(among ids: [Int64]) throws -> Set<Int64>
+    /// The earliest retry or delete that comes due after `now` (pending rows only): when the
+    /// dispatcher must look again by itself.
+    func nextDue(after now: Date) throws -> Date?
+}
+
+extension DispatchTransaction {
+    public mutating func markSending(ids: [Int64], at: Date) throws {
+        for id in ids {
+            guard let row = try outbox(id: id) else { continue }
+            try setOutbox(id: id, state: .sending, attempts: row.attempts + 1, nextAttemptAt: nil, lastError: nil, body: nil, at: at)
+        }
+    }
+
+    public mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
+        for id in ids { try setOutbox(id: id, state: state, attempts: attempts, nextAttemptAt: nextAttemptAt, lastError: lastError, body: nil, at: at) }
+    }
+
+    public mutating func updateRuns(ids: [Int64], _ update: RunUpdate, at: Date) throws {
+        for id in ids { try updateRun(id: id, update, at: at) }
+    }
+
+    public func cancelledRunIds(among ids: [Int64]) throws -> Set<Int64> {
+        Set(try ids.filter { try runStatus(id: $0) == .cancelled })
+    }
 }
 
 extension DispatchTransaction {

@@ -59,6 +59,7 @@ struct IngestCommand: AsyncParsableCommand {
             do { try await ingest(into: engine, config: config) } catch { failure = error }
             // Rejected lines exit 1, but the accepted events are decided first.
             try await engine.decideAccepted()
+            await ServeWake.notifyRunningServe(of: store)  // and the last of it
             if let failure { throw failure }
         }
     }
@@ -99,6 +100,7 @@ struct IngestCommand: AsyncParsableCommand {
                 // memory, and a stream (NDJSON on standard input) is committed as it arrives.
                 try await EventFile.forEachSlice(path, size: batch, position: position) { slice, start in
                     let receipt = try await submit(slice, to: engine)
+                    await ServeWake.notifyRunningServe(of: engine.store.ledger)  // a running flint serve sends what is decided so far
                     accepted += receipt.accepted
                     duplicates += receipt.duplicates
                     rejected += receipt.rejected.map { SubmitReceipt.Rejected(index: $0.index + start, errors: $0.errors) }

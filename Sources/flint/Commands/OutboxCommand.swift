@@ -113,6 +113,7 @@ struct OutboxRetry: AsyncParsableCommand {
             Terminal.err(id.map { "error: outbox row \($0) does not exist or is not dead or unknown (flint outbox)" } ?? "no dead rows")
             throw ExitCode(1)
         }
+        await ServeWake.notifyRunningServe(of: store)
         Terminal.out("queued again: \(retried.map(String.init).joined(separator: ", ")); flint serve sends them")
     }
 }

@@ -129,7 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try plugins.add(source: webhookSource)
             try plugins.add(source: inboxSource)
-            try plugins.add(action: BrazeAction(client: brazeClient))
+            try plugins.add(action: BrazeAction(client: brazeClient, requestsPerHour: config.braze.requestsPerHour, audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute))
             try plugins.add(exec: config.execPlugins, logger: logger)
         } catch {
             Terminal.err("error: \(error)")
@@ -146,8 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dispatcher = Dispatcher(
             store: store, actions: plugins.actions, ruleBook: ruleBook, engineSettings: config.engineSettings,
             settings: DispatchSettings(
-                coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts, requestsPerHour: config.braze.requestsPerHour,
-                audienceRequestsPerMinute: config.braze.audienceRequestsPerMinute),
+                coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts),
             logger: logger)
         // The accept bounds; FLINT_MAX_UNDECIDED lowers the backlog bound (a debugging aid, docs/cli.md).
         var limits = Engine.AcceptLimits()
@@ -197,6 +196,7 @@ struct ServeCommand: AsyncParsableCommand {
         services += [
             .init(service: reloader),
             .init(service: ReloadOnHangup(reloader: reloader, dispatcher: dispatcher)),
+            .init(service: WakeOnUser1(dispatcher: dispatcher)),
             .init(service: dispatcher),
         ]
         // The decider starts before the sources and stops after them: on shutdown it finishes the
