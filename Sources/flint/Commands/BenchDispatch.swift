@@ -59,7 +59,7 @@ struct BenchDispatch: AsyncParsableCommand {
         let engine = Engine(store: store, ruleBook: ruleBook, logger: logger, onCommit: { dispatcher.nudge() })
         try await engine.install(RuleLoader.load([RuleFile(path: "bench.yaml", text: Self.rules)]).ruleSet)
         let app = sandbox.makeApplication(host: "127.0.0.1", port: port, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: dispatcher)], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: engine.decider), .init(service: dispatcher)], logger: logger))
         let clock = ContinuousClock()
         let sends = self.sends, rate = self.rate, seconds = self.seconds
 
