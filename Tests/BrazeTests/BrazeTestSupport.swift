@@ -179,7 +179,7 @@ func unusedPort() async throws -> Int {
 func makeClient(
     port: Int,
     timeout: Duration = .seconds(5),
-    connectTimeout: Duration = .milliseconds(300),
+    connectTimeout: Duration = .seconds(5),
     logs: LogCapture? = nil
 ) -> BrazeClient {
     BrazeClient(
@@ -194,7 +194,7 @@ func makeClient(
 func withClient(
     port: Int,
     timeout: Duration = .seconds(5),
-    connectTimeout: Duration = .milliseconds(300),
+    connectTimeout: Duration = .seconds(5),
     logs: LogCapture? = nil,
     _ body: (BrazeClient) async throws -> Void
 ) async throws {
