@@ -413,6 +413,9 @@ struct HealthRoutes: Sendable {
                 switch p.state {
                 case .running:
                     pluginChecks[p.name] = p.garbageLines > 0 ? .string("running; \(p.garbageLines) garbage lines ignored") : "running"
+                case .starting where p.restarts > 0:
+                    // Between two starts of a plugin that keeps failing: say why it restarted.
+                    pluginChecks[p.name] = .string("starting again after \(p.restarts) restarts: \(p.lastError ?? "stopped")")
                 case .starting:
                     pluginChecks[p.name] = "starting: waiting for its hello"
                 case .backoff:
