@@ -47,6 +47,24 @@ struct DispatchPartsTests {
         #expect(silent.take(body: [:], now: Self.t0) == .go, "no facts to learn: no need to go one at a time")
     }
 
+    @Test("answers of one window arriving out of order never raise what is left (a stale answer led to a 429)")
+    func outOfOrderAnswers() {
+        // A bucket that refills fast (1,000 a second), so only the window's facts hold requests back.
+        var budget = Budget([RateBucket(name: "requests_per_hour", capacity: 3_600_000, period: 3600)], now: Self.t0)
+        let reset = Self.t0.addingTimeInterval(2)
+        #expect(budget.take(body: [:], now: Self.t0) == .go)
+        budget.release(facts: BudgetFacts(limit: 5, remaining: 4, reset: reset), now: Self.t0)
+        for _ in 0..<4 { #expect(budget.take(body: [:], now: Self.t0) == .go) }
+        // The third request answers first (2 left before the fourth and fifth counted), then the
+        // second, whose answer was written earlier and says 3 were left.
+        budget.release(facts: BudgetFacts(limit: 5, remaining: 2, reset: reset), now: Self.t0)
+        budget.release(facts: BudgetFacts(limit: 5, remaining: 3, reset: reset), now: Self.t0)
+        #expect(budget.take(body: [:], now: Self.t0) == .wait(until: reset), "the window is spent: all 5 went")
+        // A new window's answer replaces the old count.
+        budget.release(facts: BudgetFacts(limit: 5, remaining: 4, reset: reset.addingTimeInterval(2)), now: reset)
+        #expect(budget.take(body: [:], now: reset) == .go)
+    }
+
     @Test("a bucket that applies to some requests only (audience) holds those alone; a rate limit blocks until its reset")
     func budgetAudienceAndBlock() {
         var budget = Budget(

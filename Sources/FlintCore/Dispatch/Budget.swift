@@ -65,7 +65,14 @@ public struct Budget: Sendable {
         guard answered else { return }
         factsAbsent = facts?.remaining == nil
         if let left = facts?.remaining {
-            remaining = max(0, left - inFlight)
+            let fresh = max(0, left - inFlight)
+            // Answers of one window can arrive out of order: an earlier request's answer says more
+            // was left than a later one's did. Within the window we know, the smaller count holds.
+            if let known = remaining, let reset = facts?.reset, reset == windowReset {
+                remaining = min(known, fresh)
+            } else {
+                remaining = fresh
+            }
             windowReset = facts?.reset
             for i in buckets.indices { buckets[i].bucket.observe(remaining: left, reset: facts?.reset, now: now) }
         }
