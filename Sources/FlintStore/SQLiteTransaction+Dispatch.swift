@@ -65,6 +65,10 @@ extension SQLiteTransaction {
         try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?", arguments: [id]).map(outboxItem)
     }
 
+    func outbox(runId: Int64) throws -> OutboxItem? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.run_id = ?", arguments: [runId]).map(outboxItem)
+    }
+
     /// Newest first by id; with `after` alone, the rows just newer than it (walked upwards, then reversed).
     func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem] {
         var conditions: [String] = []
@@ -224,7 +228,7 @@ extension SQLiteTransaction {
                 INSERT INTO cancellations (run_id, campaign_id, schedule_id, reason, by_event, state, attempts, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (run_id) DO NOTHING
                 """,
-            arguments: [c.runId, c.campaignId, c.scheduleId, c.reason, c.byEvent, at.timeIntervalSince1970, at.timeIntervalSince1970])
+            arguments: [c.runId, c.scope ?? "", c.handle, c.reason, c.byEvent, at.timeIntervalSince1970, at.timeIntervalSince1970])
     }
 
     func dueCancellations(now: Date, limit: Int) throws -> [Cancellation] {
@@ -238,7 +242,7 @@ extension SQLiteTransaction {
             let state: String = row[5]
             let next: Double? = row[7]
             return Cancellation(
-                runId: row[0], campaignId: row[1], scheduleId: row[2], reason: row[3], byEvent: row[4], state: OutboxState(rawValue: state) ?? .pending,
+                runId: row[0], scope: (row[1] as String?).flatMap { $0.isEmpty ? nil : $0 }, handle: row[2], reason: row[3], byEvent: row[4], state: OutboxState(rawValue: state) ?? .pending,
                 attempts: row[6], nextAttemptAt: next.map { Date(timeIntervalSince1970: $0) }, lastError: row[8])
         }
     }

@@ -35,7 +35,7 @@ struct ExecPluginParsingTests {
             ["kind": "action", "command": [1]],
             "just a string",
         ]
-        let (specs, problems) = ExecPluginSpec.parse(list, directory: "/", environment: [:])
+        let (specs, problems) = ExecPluginSpec.parse(list, directory: "/", environment: [:], reserved: ["webhook", "inbox", "braze"])
         #expect(specs.isEmpty)
         #expect(
             problems == [

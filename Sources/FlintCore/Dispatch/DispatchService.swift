@@ -406,7 +406,7 @@ public final class DispatchService: Service, Sendable {
                     if let handle = cancellation?.handle(sent.body, details) {
                         try t.insertCancellation(
                             Cancellation(
-                                runId: item.runId, campaignId: handle.scope, scheduleId: handle.id, reason: run.reason, byEvent: run.cancelledBy, state: .pending,
+                                runId: item.runId, scope: handle.scope, handle: handle.id, reason: run.reason, byEvent: run.cancelledBy, state: .pending,
                                 attempts: 0, nextAttemptAt: nil, lastError: nil),
                             at: at)
                     }
@@ -497,7 +497,21 @@ public final class DispatchService: Service, Sendable {
             }
             return
         }
-        let handle = CancelHandle(scope: c.campaignId, id: c.scheduleId)
+        // A cancellation asked for at decision time (or by hand) names only the handle the action
+        // answered; the action reads the rest from the body it was sent.
+        var scope = c.scope
+        if scope == nil, let sent = try? await store.write({ t in try t.outbox(runId: c.runId)?.body }) {
+            scope = declared.handle(sent, ["schedule_id": .string(c.handle)])?.scope
+        }
+        guard let scope else {
+            let message = "action '\(action.name)' gave no handle to withdraw this send by"
+            try? await store.write { t in
+                try t.setCancellation(runId: c.runId, state: .dead, attempts: c.attempts, nextAttemptAt: nil, lastError: message, at: at)
+                try t.updateRun(id: c.runId, RunUpdate(status: .scheduled, reason: "cancel requested, but \(message)"), at: at)
+            }
+            return
+        }
+        let handle = CancelHandle(scope: scope, id: c.handle)
         let outcome = await action.perform(
             SendRequest(id: "cancel-\(c.runId)", body: declared.request(handle), schedule: nil, operation: .delete),
             context: PluginContext(name: action.name, logger: logger))

@@ -86,11 +86,12 @@ struct EventProcessor {
                         id: open.id, byEvent: event.messageId,
                         reason: "cancelled by '\(name)' (event \(event.messageId)) before it was sent", at: now)
                     tally[.cancelled, default: 0] += 1
-                } else if rule.send.isBraze, let scheduleId = open.scheduleId, let campaign = rule.send.campaignId {
-                    // Already in Braze: the dispatcher deletes it with schedule/delete, then the run is cancelled.
+                } else if let handle = open.scheduleId {
+                    // Already accepted by its action, which answered a handle: the dispatcher withdraws
+                    // it as the action declares (Braze: schedule/delete), then the run is cancelled.
                     try transaction.insertCancellation(
                         Cancellation(
-                            runId: open.id, campaignId: campaign, scheduleId: scheduleId,
+                            runId: open.id, scope: nil, handle: handle,
                             reason: "cancelled by '\(name)' (event \(event.messageId))", byEvent: event.messageId, state: .pending,
                             attempts: 0, nextAttemptAt: nil, lastError: nil),
                         at: now)
@@ -164,7 +165,7 @@ struct EventProcessor {
             try transaction.setOncePer(rule: rule.id, key: key, eventTime: event.timestamp, runId: runId)
         }
         var item = NewOutboxItem(
-            runId: runId, key: Self.outboxKey(rule: rule, event: event, body: body), action: rule.send.action, body: body,
+            runId: runId, key: Self.outboxKey(rule: rule, event: event, recipient: decision.recipient), action: rule.send.action, body: body,
             sendAt: decision.sendAt, createdAt: now)
         item.encodedBody = encoded?.request
         _ = try transaction.insertOutbox(item)
@@ -193,14 +194,9 @@ struct EventProcessor {
         return nil
     }
 
-    /// (rule, rule version, event, recipient): the same decision is never sent twice (docs/architecture.md, Dispatch).
-    static func outboxKey(rule: Rule, event: Event, body: JSONValue) -> String {
-        let recipient = body["recipients"]?.arrayValue?.first.map { r -> String in
-            if let id = r["external_user_id"]?.stringValue { return "external_user_id:" + id }
-            if let alias = r["user_alias"] { return "user_alias:" + (alias["alias_label"]?.stringValue ?? "") + ":" + (alias["alias_name"]?.stringValue ?? "") }
-            if let email = r["email"]?.stringValue { return "email:" + email }
-            return "recipient"
-        } ?? (body["broadcast"] == .bool(true) ? "broadcast" : "action")
-        return "\(rule.id)|\(rule.version)|\(event.messageId)|\(recipient)"
+    /// (rule, rule version, event, recipient): the same decision is never sent twice (docs/architecture.md,
+    /// Dispatch). The recipient is what the decision names (`action` for an action plugin's send).
+    static func outboxKey(rule: Rule, event: Event, recipient: String?) -> String {
+        "\(rule.id)|\(rule.version)|\(event.messageId)|\(recipient ?? "action")"
     }
 }

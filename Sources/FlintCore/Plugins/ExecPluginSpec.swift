@@ -51,16 +51,14 @@ public struct ExecPluginSpec: Sendable, Hashable {
         command.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " ")
     }
 
-    /// The names the built-in plugins use; an exec plugin cannot take them.
-    public static let reservedNames: Set<String> = ["webhook", "inbox", "braze"]
-
     public static let keys = ["name", "kind", "command", "env", "timeout", "max_backoff"]
 
     /// Reads the `plugins:` list. `${NAME}` in an `env` value is replaced by Flint's own environment
     /// variable (so a secret can stay out of the file). Every problem is reported, each as
-    /// `plugins[i].key: what is wrong (how to fix)`.
+    /// `plugins[i].key: what is wrong (how to fix)`. `reserved` are the names of the plugins the host
+    /// builds in, which an exec plugin cannot take.
     public static func parse(
-        _ list: [JSONValue], directory: String, environment: [String: String]
+        _ list: [JSONValue], directory: String, environment: [String: String], reserved: Set<String> = []
     ) -> (specs: [ExecPluginSpec], problems: [String]) {
         var specs: [ExecPluginSpec] = []
         var problems: [String] = []
@@ -85,7 +83,7 @@ public struct ExecPluginSpec: Sendable, Hashable {
                 let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
                 if s.isEmpty || !s.unicodeScalars.allSatisfy(allowed.contains) {
                     fail("name", "'\(s)' is not a plugin name (letters, digits, '-', '_', '.')")
-                } else if reservedNames.contains(s) {
+                } else if reserved.contains(s) {
                     fail("name", "'\(s)' is the name of a built-in plugin; choose another")
                 } else if !seen.insert(s).inserted {
                     fail("name", "'\(s)' is declared twice")

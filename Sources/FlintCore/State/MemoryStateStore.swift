@@ -175,6 +175,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         func outbox(id: Int64) throws -> OutboxItem? { state.outbox[id].map(item) }
 
+        func outbox(runId: Int64) throws -> OutboxItem? { state.outbox.values.first { $0.runId == runId }.map(item) }
+
         func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem] {
             let kept = state.outbox.values
                 .filter { (states.isEmpty || states.contains($0.state)) && $0.id < (before ?? .max) && $0.id > (after ?? .min) }

@@ -69,11 +69,16 @@ public struct OutboxItem: Sendable, Hashable {
     }
 }
 
-/// A Braze schedule to delete (`cancel_on` of a run that was already scheduled, or `flint schedules cancel`).
+/// A send its action accepted, to withdraw (`cancel_on` of a run that was already scheduled, or
+/// `flint schedules cancel`), by the handle the action answered (docs/plugins.md, "What an action
+/// declares").
 public struct Cancellation: Sendable, Hashable {
     public var runId: Int64
-    public var campaignId: String
-    public var scheduleId: String
+    /// The handle's scope (Braze: the campaign); nil until the dispatcher asks the action, from the
+    /// send's body, when the request is made.
+    public var scope: String?
+    /// The handle the action answered (`schedule_id` in its success details).
+    public var handle: String
     public var reason: String
     public var byEvent: String?
     public var state: OutboxState
@@ -82,12 +87,12 @@ public struct Cancellation: Sendable, Hashable {
     public var lastError: String?
 
     public init(
-        runId: Int64, campaignId: String, scheduleId: String, reason: String, byEvent: String?, state: OutboxState, attempts: Int,
+        runId: Int64, scope: String?, handle: String, reason: String, byEvent: String?, state: OutboxState, attempts: Int,
         nextAttemptAt: Date?, lastError: String?
     ) {
         self.runId = runId
-        self.campaignId = campaignId
-        self.scheduleId = scheduleId
+        self.scope = scope
+        self.handle = handle
         self.reason = reason
         self.byEvent = byEvent
         self.state = state
@@ -139,6 +144,8 @@ public protocol DispatchTransaction {
     /// The same, for one action's rows (`only`), or for rows of actions not in a list (`noneOf`).
     func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem]
     func outbox(id: Int64) throws -> OutboxItem?
+    /// The outbox row of a run, if it has one.
+    func outbox(runId: Int64) throws -> OutboxItem?
     /// Rows in these states (all when empty), newest first; paging: `before`/`after` an outbox id,
     /// the `limit` rows nearest to it.
     func outbox(states: [OutboxState], limit: Int, before: Int64?, after: Int64?) throws -> [OutboxItem]

@@ -50,6 +50,19 @@ public enum BrazeRequestBuilder {
     }
 
     /// The whole request body for one event and one rule.
+    /// Who a create body is for, as the outbox key names it: its first recipient
+    /// (`external_user_id:U`, `user_alias:LABEL:NAME`, `email:E`), or `broadcast`; nil for a body
+    /// with neither (one send per rule and event).
+    public static func recipientKey(of body: JSONValue) -> String? {
+        if let r = body["recipients"]?.arrayValue?.first {
+            if let id = r["external_user_id"]?.stringValue { return "external_user_id:" + id }
+            if let alias = r["user_alias"] { return "user_alias:" + (alias["alias_label"]?.stringValue ?? "") + ":" + (alias["alias_name"]?.stringValue ?? "") }
+            if let email = r["email"]?.stringValue { return "email:" + email }
+            return "recipient"
+        }
+        return body["broadcast"] == .bool(true) ? "broadcast" : nil
+    }
+
     public static func body(send: SendSpec, scope: JSONValue, schedule: BrazeSchedule) -> Result<JSONValue, Failure> {
         guard let campaignId = send.campaignId else { return .failure(Failure(reason: "the rule has no campaign_id")) }
         var body: [String: JSONValue] = [

@@ -75,6 +75,9 @@ public struct Decision: Sendable {
     public var zone: String?
     /// The rendered `once_per` key, when the rule has one.
     public var oncePerKey: String?
+    /// Who the send is for, as the outbox key names it (Braze: its recipient); nil for an action
+    /// plugin's send, which is one per (rule, event).
+    public var recipient: String?
 
     /// A one-line reason for listings: the failed gate's detail, or the plan.
     public var reason: String {
@@ -223,6 +226,7 @@ public enum RuleEvaluator {
             switch BrazeRequestBuilder.body(send: rule.send, scope: scope, schedule: decision.schedule!) {
             case .success(let body):
                 decision.request = body
+                decision.recipient = BrazeRequestBuilder.recipientKey(of: body)
                 decision.gates.append(Gate(name: "render", passed: true, detail: "request built"))
             case .failure(let failure):
                 decision.gates.append(Gate(name: "render", passed: false, detail: failure.reason))

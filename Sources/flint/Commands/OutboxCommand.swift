@@ -195,7 +195,6 @@ struct SchedulesCancel: AsyncParsableCommand {
     func run() async throws {
         let config = try global.configuration()
         let store = try StoreAccess.openForWriting(config)
-        let rules = try? RuleDirectory.load(config.rules)
         let id = self.id
         let now = Date()
         let outcome: String = try await store.write { t in
@@ -206,9 +205,8 @@ struct SchedulesCancel: AsyncParsableCommand {
                 return "run \(id) cancelled before it was sent"
             case .scheduled, .unknown:
                 guard let scheduleId = run.scheduleId else { return "error: run \(id) has no schedule_id to delete (outcome unknown); check Braze by hand" }
-                let campaign = run.request?["campaign_id"]?.stringValue ?? rules?.ruleSet.rule(id: run.ruleId)?.send.campaignId ?? ""
                 try t.insertCancellation(
-                    Cancellation(runId: id, campaignId: campaign, scheduleId: scheduleId, reason: "cancelled by hand (flint schedules cancel)", byEvent: nil, state: .pending, attempts: 0, nextAttemptAt: nil, lastError: nil),
+                    Cancellation(runId: id, scope: nil, handle: scheduleId, reason: "cancelled by hand (flint schedules cancel)", byEvent: nil, state: .pending, attempts: 0, nextAttemptAt: nil, lastError: nil),
                     at: now)
                 return "run \(id): schedule \(scheduleId) will be deleted from Braze by flint serve"
             default:

@@ -46,6 +46,10 @@ struct Configuration: Sendable {
         var description: String
     }
 
+    /// The plugins `flint serve` builds in (the listener, the folder watcher, the Braze action): an
+    /// exec plugin cannot take their names.
+    static let builtInPluginNames: Set<String> = ["webhook", "inbox", "braze"]
+
     static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "braze", "plugins", "retention"]
     static let webhookKeys = ["tokens", "hmac_secret", "max_body_bytes"]
     static let brazeKeys = [
@@ -86,7 +90,8 @@ struct Configuration: Sendable {
         if !config.plugins.isEmpty {
             // Relative commands and the plugins' working directory: the folder flint.yaml is in.
             let base = URL(fileURLWithPath: config.file ?? "flint.yaml").standardizedFileURL.deletingLastPathComponent().path
-            let (specs, pluginProblems) = ExecPluginSpec.parse(config.plugins, directory: base, environment: environment)
+            let (specs, pluginProblems) = ExecPluginSpec.parse(
+                config.plugins, directory: base, environment: environment, reserved: Self.builtInPluginNames)
             config.pluginProblems += pluginProblems.map { positions.locate(pluginProblem: $0) }
             config.execPlugins = specs
         }
