@@ -146,6 +146,55 @@ struct DispatchWakeTests {
         #expect(runs == Array(repeating: .scheduled, count: 5))
     }
 
+    /// Fails u-0's send at once (to be retried); answers u-1 only once the clock has passed u-0's retry.
+    final class SlowSecondAction: Action {
+        let name = "slow"
+        let clock: TestClock
+        let releaseAt: Date
+        let sent = Mutex<[String]>([])
+        var dispatch: ActionDispatch { ActionDispatch() }
+
+        init(clock: TestClock, releaseAt: Date) {
+            self.clock = clock
+            self.releaseAt = releaseAt
+        }
+
+        func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
+            let user = request.body["u"]?.stringValue ?? "?"
+            let attempt = sent.withLock { s in
+                s.append(user)
+                return s.filter { $0 == user }.count
+            }
+            if user == "u-0" { return attempt == 1 ? .failure(message: "503", retryable: true) : .success(details: [:]) }
+            while clock.now < releaseAt { try? await Task.sleep(for: .milliseconds(5)) }
+            return .success(details: [:])
+        }
+    }
+
+    @Test("a retry that comes due while other requests of the pass are in flight is looked at again, not slept past (a send stayed pending under load)")
+    func retryDueDuringPass() async throws {
+        let clock = TestClock("2026-11-29T18:00:00Z")
+        let action = SlowSecondAction(clock: clock, releaseAt: clock.now.addingTimeInterval(30))
+        let store = MemoryStateStore()
+        let book = RuleBook()
+        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
+        try await engine.install(try TestRules.load(Self.rules.replacingOccurrences(of: "send: { campaign_id: c-1 }", with: "send: { action: slow, with: { u: \"{{ userId }}\" } }")))
+        let dispatcher = Dispatcher(
+            store: store, actions: ["slow": action], ruleBook: book, engineSettings: EngineSettings(), settings: DispatchSettings(coalesceWindow: 0, maxInFlight: 2, outcomesPerWrite: 1),
+            logger: Logger(label: "test"), now: { clock.now }, random: { 0.5 }, sleep: { await clock.sleep(until: $0) })
+        for n in 0..<2 { _ = try await engine.submitAndDecide([IncomingEvent(value: ["event": "E", "userId": .string("u-\(n)"), "messageId": .string("e-\(n)")])], source: "test") }
+
+        async let looked = dispatcher.pass()
+        #expect(await waitUntil { action.sent.withLock { $0 }.count == 2 })
+        // u-0's failure is recorded at once (retry about a second from now); the retry comes due
+        // while u-1's answer is awaited, and u-1's outcome is recorded after that.
+        clock.advance(by: 30)
+        let next = try await looked
+        #expect(next <= clock.now, "the retry is due: look again at once (was: never)")
+        try await dispatcher.pass()
+        #expect(action.sent.withLock { $0 }.sorted() == ["u-0", "u-0", "u-1"], "u-0 retried once")
+    }
+
     @Test("requests_per_hour is honoured: past the budget the rest wait for the refill, and the worker sleeps until then")
     func requestsPerHour() async throws {
         let action = RecordingAction(name: "limited", dispatch: ActionDispatch(budget: [RateBucket(name: "requests_per_hour", capacity: 2, period: 3600)]))

@@ -214,7 +214,7 @@ public final class DispatchService: Service, Sendable {
                     response: ActionResponse(outcome: .failure(message: "no action named '\(item.action)' is configured", retryable: false)), replanned: [],
                     sentAt: start)
             }
-            if !finished.isEmpty { wakeAt(try await record(finished, action: nil)) }
+            if !finished.isEmpty { wakeAt(try await record(finished, action: nil, lookedAt: start)) }
             return wake
         }
         for c in cancellations { await cancel(c, action: action) }
@@ -229,7 +229,7 @@ public final class DispatchService: Service, Sendable {
             // The probe: the oldest held send, alone.
             let probe = due.removeFirst()
             pauses.withLock { $0.probing(name, now: start) }
-            wakeAt(try await send([BatchedRequest(items: [probe], request: declared.coalescing.map { $0.merge([Batcher.request(for: probe)]) } ?? Batcher.request(for: probe))], action: action, replanned: [], probe: true))
+            wakeAt(try await send([BatchedRequest(items: [probe], request: declared.coalescing.map { $0.merge([Batcher.request(for: probe)]) } ?? Batcher.request(for: probe))], action: action, replanned: [], lookedAt: start, probe: true))
             if let still = pauses.withLock({ $0.pause(of: name) }) {
                 wakeAt(still.nextProbe)
                 return wake
@@ -253,14 +253,14 @@ public final class DispatchService: Service, Sendable {
         let (requests, heldUntil) = Batcher(window: settings.coalesceWindow).batch(
             ready, coalescing: declared.coalescing, alone: { !(rules.rule(id: $0.ruleId)?.cancelOn.isEmpty ?? true) }, now: start)
         wakeAt(heldUntil)
-        wakeAt(try await send(requests, action: action, replanned: replanned))
+        wakeAt(try await send(requests, action: action, replanned: replanned, lookedAt: start))
         return wake
     }
 
     /// Sends requests to one action, up to `maxInFlight` at once within its budget, and records
     /// their outcomes as they come (several requests per transaction). Returns when to look again
     /// (a budget refill, the next retry or probe).
-    private func send(_ requests: [BatchedRequest], action: any Action, replanned: Set<Int64>, probe: Bool = false) async throws -> Date? {
+    private func send(_ requests: [BatchedRequest], action: any Action, replanned: Set<Int64>, lookedAt: Date, probe: Bool = false) async throws -> Date? {
         let name = action.name
         var context = PluginContext(name: name, logger: logger)
         context.logger[metadataKey: "plugin.name"] = "\(name)"
@@ -293,7 +293,7 @@ public final class DispatchService: Service, Sendable {
                     // A failed write keeps the outcomes for the next one (the last one throws): the
                     // answers still in flight are absorbed, and their budget given back, either way.
                     do {
-                        nextDue = try await record(done, action: action)
+                        nextDue = try await record(done, action: action, lookedAt: lookedAt)
                         done = []
                     } catch {
                         logger.error("cannot record dispatch outcomes yet; trying again with the next ones", metadata: ["error": "\(error)"])
@@ -351,7 +351,7 @@ public final class DispatchService: Service, Sendable {
                 }
             }
             while let finished = try await group.next() { await absorb(finished) }
-            if !done.isEmpty { nextDue = try await record(done, action: action) }
+            if !done.isEmpty { nextDue = try await record(done, action: action, lookedAt: lookedAt) }
         }
         if let nextDue { wake = min(wake ?? nextDue, nextDue) }
         if let probe = pauses.withLock({ $0.pause(of: name)?.nextProbe }) {
@@ -366,8 +366,9 @@ public final class DispatchService: Service, Sendable {
 
     /// Writes the outcomes of several requests in one transaction: per request, one statement for
     /// its rows and one for its runs (per group of rows whose change is the same). Returns the next
-    /// retry due.
-    private func record(_ finished: [Finished], action: (any Action)?) async throws -> Date? {
+    /// retry due after `lookedAt`, when the pass read its page: a row that came due since (while
+    /// these requests were in flight) was not in that page, and is looked at again at once.
+    private func record(_ finished: [Finished], action: (any Action)?, lookedAt: Date) async throws -> Date? {
         let at = now()
         let table = OutcomeTable(maxAttempts: settings.maxAttempts)
         let jitter = random()
@@ -416,7 +417,7 @@ public final class DispatchService: Service, Sendable {
                         at: at)
                 }
             }
-            return try t.nextDue(after: at)
+            return try t.nextDue(after: lookedAt)
         }
         for f in finished {
             switch f.response.outcome {
