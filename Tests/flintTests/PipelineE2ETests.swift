@@ -70,9 +70,10 @@ struct PipelineE2ETests {
         await #expect(second.stop() == 0)
     }
 
-    @Test("past the undecided bound the webhook answers 503 with Retry-After on every endpoint; deciding frees it")
+    @Test("past the undecided bound (flint.yaml accept:) the webhook answers 503 with Retry-After on every endpoint; deciding frees it")
     func boundedAccept() async throws {
-        let serve = try await ServeHarness(rules: Self.rules, environment: ["FLINT_DECIDE": "off", "FLINT_MAX_UNDECIDED": "3"])
+        let serve = try await ServeHarness(
+            rules: Self.rules, config: "accept:\n  max_undecided_events: 3\n  retry_after: 7s\n", environment: ["FLINT_DECIDE": "off"])
         defer { serve.remove() }
         for i in 0..<3 { #expect(try await serve.request("POST", "/v1/events", body: Self.event(i)).status == 202) }
         let identify = #"{"type":"identify","userId":"u-1","messageId":"id-1","traits":{"plan":"pro"}}"#
@@ -82,13 +83,14 @@ struct PipelineE2ETests {
         ] {
             let refused = try await serve.request("POST", path, body: body)
             #expect(refused.status == 503, "\(path): \(refused.status) \(refused.body)")
-            #expect(refused.headers["retry-after"] == "1", "\(path)")
+            #expect(refused.headers["retry-after"] == "7", "\(path)")
             #expect(refused.body.contains("not decided yet"), "\(path): \(refused.body)")
         }
         #expect(try Self.ledger(serve.database).events == 3)
         _ = await serve.stop()
 
-        // Started with deciding on, the backlog clears and events are taken again.
+        // Started with deciding on (the bound from the environment now), the backlog clears and
+        // events are taken again.
         let again = try await ServeHarness(rules: Self.rules, environment: ["FLINT_MAX_UNDECIDED": "3"], reuse: serve.dir)
         #expect(try await ServeHarness.eventually(20) { try Self.ledger(again.database).decided == 3 })
         #expect(try await again.request("POST", "/v1/events", body: Self.event(3)).status == 202)

@@ -148,11 +148,9 @@ struct ServeCommand: AsyncParsableCommand {
             settings: DispatchSettings(
                 coalesceWindow: config.braze.coalesceWindow, maxAttempts: config.braze.maxAttempts),
             logger: logger)
-        // The accept bounds; FLINT_MAX_UNDECIDED lowers the backlog bound (a debugging aid, docs/cli.md).
-        var limits = Engine.AcceptLimits()
-        if let text = ProcessInfo.processInfo.environment["FLINT_MAX_UNDECIDED"], let bound = Int(text), bound > 0 { limits.undecidedEvents = bound }
+        // The accept bounds (flint.yaml accept:, FLINT_MAX_UNDECIDED; docs/cli.md).
         let engine = Engine(
-            store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, limits: limits, onCommit: { dispatcher.nudge() })
+            store: store, ruleBook: ruleBook, settings: config.engineSettings, logger: logger, limits: config.accept, onCommit: { dispatcher.nudge() })
         try await engine.install(loaded.ruleSet)
         let rulesFolder = config.rules
         let reloader = RuleReloader(engine: engine, folder: rulesFolder, logger: logger) {

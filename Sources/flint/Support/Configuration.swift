@@ -39,6 +39,8 @@ struct Configuration: Sendable {
     /// command that starts plugins (`flint serve`) refuses them; the others warn and go on.
     var pluginProblems: [String] = []
     var retention = RetentionPolicy()
+    /// The accept stage's bounds (`accept:`): past them new events get 503 with `Retry-After`.
+    var accept = Engine.AcceptLimits()
     /// Where the configuration came from, for messages.
     var file: String?
 
@@ -50,13 +52,14 @@ struct Configuration: Sendable {
     /// exec plugin cannot take their names.
     static let builtInPluginNames: Set<String> = ["webhook", "inbox", "braze"]
 
-    static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "braze", "plugins", "retention"]
+    static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "braze", "plugins", "retention", "accept"]
     static let webhookKeys = ["tokens", "hmac_secret", "max_body_bytes"]
     static let brazeKeys = [
         "rest_endpoint", "api_key", "company_time_zone", "requests_per_hour", "audience_requests_per_minute", "timeout", "max_attempts",
         "coalesce_window",
     ]
     static let retentionKeys = ["events", "runs", "not_matched", "rejected"]
+    static let acceptKeys = ["max_queued_events", "max_undecided_events", "retry_after"]
 
     /// Reads `flint.yaml` (or `FLINT_CONFIG`, or `--config`), then the environment, then flags.
     /// Every problem of the file and the environment is reported at once, one a line.
@@ -206,6 +209,18 @@ struct Configuration: Sendable {
                 fail("retention", "expected a mapping")
             }
         }
+        if let v = o["accept"] {
+            if case .object(let a) = v {
+                unknown("accept", a.keys, Self.acceptKeys)
+                if let n = a["max_queued_events"].flatMap({ int("accept.max_queued_events", $0) }) { accept.queuedEvents = n }
+                if let n = a["max_undecided_events"].flatMap({ int("accept.max_undecided_events", $0) }) { accept.undecidedEvents = n }
+                if let d = a["retry_after"].flatMap({ duration("accept.retry_after", $0) }) {
+                    if d >= 1 { accept.retryAfterSeconds = Int(d.rounded(.up)) } else { fail("accept.retry_after", "must be at least 1s (Retry-After counts whole seconds)") }
+                }
+            } else {
+                fail("accept", "expected a mapping")
+            }
+        }
         if !problems.isEmpty { throw Problem(description: ConfigPositions.inFileOrder(problems).joined(separator: "\n")) }
     }
 
@@ -232,6 +247,9 @@ struct Configuration: Sendable {
             if ZoneName.resolve(v) != nil { defaultTimeZone = v } else {
                 problems.append("FLINT_DEFAULT_TIME_ZONE: " + ZoneName.problem(v))
             }
+        }
+        if let v = env["FLINT_MAX_UNDECIDED"] {
+            if let n = Int(v), n > 0 { accept.undecidedEvents = n } else { problems.append("FLINT_MAX_UNDECIDED: '\(v)' is not a whole number >= 1") }
         }
         if let v = env["FLINT_LEAD"] {
             if let s = DurationText.seconds(v) { lead = s } else { problems.append("FLINT_LEAD: '\(v)' is not a duration (e.g. 60s)") }
