@@ -63,7 +63,7 @@ final class RunningSource: Sendable {
     }
 
     /// Cancels the task and requires that it returns promptly.
-    func stop(within limit: Duration = .seconds(2)) async throws {
+    func stop(within limit: Duration = .seconds(10)) async throws {
         task.cancel()
         try await eventually("the source returns after cancellation", within: limit) { self.finished.isSet }
         try await task.value

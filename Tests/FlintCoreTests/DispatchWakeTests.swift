@@ -186,6 +186,8 @@ struct DispatchWakeTests {
 
         async let looked = dispatcher.pass()
         #expect(await waitUntil { action.sent.withLock { $0 }.count == 2 })
+        // u-0's failure is written (its retry time set) before the clock moves on.
+        #expect(await eventually { try await store.write { t in try t.outbox(id: 1)?.nextAttemptAt } != nil })
         // u-0's failure is recorded at once (retry about a second from now); the retry comes due
         // while u-1's answer is awaited, and u-1's outcome is recorded after that.
         clock.advance(by: 30)

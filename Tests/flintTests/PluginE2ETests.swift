@@ -219,20 +219,22 @@ struct PluginE2ETests {
     @Test("misbehaving plugins never take Flint down; flint plugins and /readyz report them")
     func misbehavingPluginsAreContained() async throws {
         let script = Self.fixtures.appendingPathComponent("misbehaving.py").path
-        func plugin(_ name: String, _ kind: String, _ mode: String) -> String {
+        // Only the plugins that test a timeout have a short one: on a loaded machine Python can take
+        // over a second to start, and the others must not fail their hello for that.
+        func plugin(_ name: String, _ kind: String, _ mode: String, timeout: String = "15s") -> String {
             """
               - name: \(name)
                 kind: \(kind)
                 command: [python3, \(script), \(mode)]
-                timeout: 1s
+                timeout: \(timeout)
                 max_backoff: 1s
             """
         }
         let config =
             "plugins:\n"
             + [
-                plugin("crasher", "source", "crash-loop"), plugin("mute", "source", "no-hello"), plugin("quitter", "source", "exit-at-once"),
-                plugin("alien", "source", "wrong-protocol"), plugin("chatty", "source", "garbage-source"), plugin("stuck", "action", "hang-action"),
+                plugin("crasher", "source", "crash-loop"), plugin("mute", "source", "no-hello", timeout: "1s"), plugin("quitter", "source", "exit-at-once"),
+                plugin("alien", "source", "wrong-protocol"), plugin("chatty", "source", "garbage-source"), plugin("stuck", "action", "hang-action", timeout: "3s"),
             ].joined(separator: "\n")
         let rules = [
             "stuck.yaml": """
@@ -274,7 +276,7 @@ struct PluginE2ETests {
         #expect(p["quitter"]?["last_error"]?.stringValue?.contains("exited with status 3 before saying hello") == true)
         #expect(p["mute"]?["last_error"]?.stringValue?.contains("no hello within 1s") == true)
         #expect(p["alien"]?["last_error"]?.stringValue?.contains("protocol 99") == true)
-        #expect(p["stuck"]?["last_error"]?.stringValue?.contains("no result for send") == true)
+        #expect(p["stuck"]?["last_error"]?.stringValue?.contains("no result for send") == true, "\(p["stuck"] ?? .null)")
         // Garbage is counted, not fatal: the plugin keeps running and its event went through.
         #expect(p["chatty"]?["state"] == "running")
         #expect(p["chatty"]?["restarts"] == 0)
