@@ -83,10 +83,10 @@ struct WebhookAuthenticator: Sendable {
 
     /// The token of a Bearer or Basic `Authorization` value.
     private func token(in authorization: String) -> Result<String, Message> {
-        let trimmed = authorization.trimmingCharacters(in: .whitespaces)
+        let trimmed = authorization.trimmedOWS
         let parts = trimmed.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         let scheme = parts.first.map { $0.lowercased() } ?? ""
-        let credential = parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+        let credential = parts.count == 2 ? String(parts[1].trimmedOWS) : ""
         switch scheme {
         case "bearer":
             guard !credential.isEmpty else { return .failure(Message(text: "Authorization: Bearer needs a token after it")) }

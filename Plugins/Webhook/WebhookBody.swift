@@ -16,14 +16,16 @@ enum WebhookBody {
 
     /// The body format named by `Content-Type` (missing: JSON), or the 415 telling which header to use.
     static func format(contentType: String?, contentEncoding: String?, endpoint: WebhookEndpoint) -> Result<Format, WebhookReply> {
-        if let encoding = contentEncoding?.trimmingCharacters(in: .whitespaces).lowercased(), !encoding.isEmpty, encoding != "identity" {
+        if let encoding = contentEncoding?.trimmedOWS.lowercased(), !encoding.isEmpty, encoding != "identity" {
             return .failure(.error(.unsupportedMediaType, "Content-Encoding \(quoted(encoding)) is not supported: send the body uncompressed"))
         }
-        guard let contentType, !contentType.trimmingCharacters(in: .whitespaces).isEmpty else { return .success(.json) }
-        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let contentType, !contentType.trimmedOWS.isEmpty else { return .success(.json) }
+        // The common case first: exactly application/json.
+        if contentType == "application/json" { return .success(.json) }
+        let parts = contentType.split(separator: ";").map { $0.trimmedOWS.lowercased() }
         let media = parts.first ?? ""
         for parameter in parts.dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")) }
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { String($0.trimmed { $0 == " " || $0 == "\t" || $0 == "\"" }) }
             if pair.count == 2, pair[0] == "charset", pair[1] != "utf-8", pair[1] != "utf8" {
                 return .failure(.error(.unsupportedMediaType, "charset \(quoted(pair[1])) is not supported: send UTF-8 (charset=utf-8, or no charset)"))
             }

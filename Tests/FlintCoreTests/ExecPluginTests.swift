@@ -253,7 +253,8 @@ struct ExecHostTests {
         let task = Self.startSource("gone", script: script, sink: sink, board: board, backoff: 0.1)
         defer { task.cancel() }
         // Each start sends 3,000 events and exits: acks go to a closed pipe, many times over.
-        #expect(await waitUntil(30) { (board.status("gone")?.restarts ?? 0) >= 3 })
+        // A generous deadline: on a loaded machine each start (Python, 3,000 lines) can take seconds.
+        #expect(await waitUntil(90) { (board.status("gone")?.restarts ?? 0) >= 3 })
         #expect(sink.committed.withLock { $0.count } >= 3000)
     }
 
@@ -272,7 +273,8 @@ struct ExecHostTests {
                 # "silent": no answer
             """
         let board = PluginBoard()
-        let spec = ExecPluginSpec(name: "act", kind: .action, command: ["python3", "-c", script], timeout: 2, minimumBackoff: 0.1, maximumBackoff: 0.2)
+        // 5 s per send: the answered ones must not time out on a loaded machine; s4's wait is this long.
+        let spec = ExecPluginSpec(name: "act", kind: .action, command: ["python3", "-c", script], timeout: 5, minimumBackoff: 0.1, maximumBackoff: 0.2)
         let action = ExecAction(spec: spec, board: board, logger: Logger(label: "test"))
         let task = Task { try await action.run() }
         defer { task.cancel() }

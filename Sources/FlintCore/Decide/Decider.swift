@@ -321,7 +321,15 @@ public final class Decider: Service, Sendable {
             return s.takeResumable(drainEnded: false)
         }
         for c in resumed { c.resume() }
-        onDecided()
+        // The dispatcher has work only when the batch planned a send or may have cancelled one: waking
+        // it for every batch made it read the outbox after each commit (a profile of flint serve
+        // with no rule matching spent 4% there).
+        let rules = processor.rules
+        if tally[.pending, default: 0] > 0 || tally[.cancelled, default: 0] > 0
+            || batch.contains(where: { $0.event.name.map { !rules.rules(cancelledBy: $0).isEmpty } ?? false })
+        {
+            onDecided()
+        }
         metrics.decided(
             batch: batch.count, runs: tally, lag: processor.now.timeIntervalSince(batch[0].receivedAt), took: ContinuousClock.now - started,
             backlog: backlog)

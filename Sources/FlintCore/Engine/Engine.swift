@@ -12,8 +12,8 @@ import Logging
 /// webhook answers 503 with `Retry-After`, other sources retry later.
 ///
 /// Decide: `decider`, a service run beside the sources, consumes the log in commit order and writes
-/// runs, outbox rows and rule state; `onCommit` is called after each decided batch (it wakes the
-/// dispatcher).
+/// runs, outbox rows and rule state; `onCommit` is called after a decided batch that planned a send
+/// or may have cancelled one (it wakes the dispatcher).
 public final class Engine: EventSink {
     /// How much accepted work may wait before `submit` refuses more.
     public struct AcceptLimits: Sendable, Hashable {
