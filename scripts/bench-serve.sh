@@ -4,6 +4,8 @@
 #   (b) flint serve's Segment endpoint /v1/track, single track events with fresh messageIds and a
 #       Bearer token, the three bench rules (each event: three decided runs, three sends), the built-in
 #       Braze sandbox; then how long deciding takes to catch up, and the decide lag serve reports
+#   (b2) the same at half of (b)'s rate (wrk's per-connection delay): latency when not saturated
+#   (d) NDJSON batches of 100 such events on /v1/events: events/s accepted, and accepted + decided
 #   (c) flint ingest of N such events (NDJSON) with the same rules: events/s accepted and decided
 # Usage: scripts/bench-serve.sh [seconds per wrk run, default 10] [events for ingest, default 300000]
 # Needs: wrk (apt-get install -y wrk), python3. RULES=DIR overrides the rules (default:
@@ -61,6 +63,42 @@ RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$PID"/status)
 STATUS_B=$("$BIN" status --database "$WORK/serve.db" --rules "$WORK/rules" | grep -E "^(events|decisions|runs|outbox)")
 kill -TERM "$PID"; wait $SERVE 2>/dev/null || true
 
+echo "== (b2) flint serve at half of (b)'s rate: latency when not saturated"
+HALF=$(awk -v b="$(rps "$WORK/b.txt")" 'BEGIN {printf "%d", b/2}')
+# wrk has no rate option; each of the 64 connections waits DELAY ms before its next request.
+DELAY=$(awk -v r="$HALF" 'BEGIN {d = 64000 / (r > 0 ? r : 1); printf "%d", (d < 1 ? 1 : d)}')
+sed "s/^request = function()/delay = function() return $DELAY end\nrequest = function()/" "$WORK/track.lua" > "$WORK/track-half.lua"
+rm -rf "$WORK/serve.db"*
+(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
+wait_port 18192
+wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/track-half.lua" http://127.0.0.1:18192 | tee "$WORK/b2.txt"
+kill -TERM $SERVE; wait $SERVE 2>/dev/null || true
+
+echo "== (d) flint serve: NDJSON batches of 100 events on /v1/events, accepted then decided"
+cat > "$WORK/ndjson.lua" <<LUA
+-- 100 track events a request, one a line, fresh messageIds.
+local counter = 0
+local thread_id = 0
+setup = function(thread) thread:set("tid", thread_id); thread_id = thread_id + 1 end
+request = function()
+  local lines = {}
+  for i = 1, 100 do
+    counter = counter + 1
+    lines[i] = string.format('{"type":"track","event":"Cart Abandoned","messageId":"n-%d-%d","userId":"u-%d","timestamp":"2026-11-29T18:05:00Z","properties":{"cart_value":%d,"currency":"USD","items":[{"sku":"A1","name":"Socks"}]},"context":{"timezone":"Europe/Paris","ip":"203.0.113.9"}}', tid, counter, counter % 50000, 25 + counter % 900)
+  end
+  return wrk.format("POST", "/v1/events", {["Content-Type"] = "application/x-ndjson", ["Authorization"] = "Bearer $TOKEN"}, table.concat(lines, "\n"))
+end
+LUA
+rm -rf "$WORK/serve.db"*
+(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
+wait_port 18192
+START_D=$(date +%s.%N)
+wrk -t2 -c16 -d"${DURATION}s" --latency -s "$WORK/ndjson.lua" http://127.0.0.1:18192 | tee "$WORK/d.txt"
+while [ "$(backlog "$WORK/serve.db")" != "0" ]; do sleep 0.2; done
+D_S=$(awk -v s="$START_D" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e-s}')
+D_EVENTS=$("$BIN" status --json --database "$WORK/serve.db" --rules "$WORK/rules" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+kill -TERM $SERVE; wait $SERVE 2>/dev/null || true
+
 echo "== (c) flint ingest: $INGEST_EVENTS events"
 python3 - "$INGEST_EVENTS" > "$WORK/events.ndjson" <<'PY'
 import sys
@@ -83,5 +121,7 @@ echo "    undecided when wrk stopped: $LEFT; decided all of them ${CATCHUP}s lat
 echo "$METRICS" | grep -E "^flint_decide_lag_seconds |^flint_decide_batch_size_(sum|count) " | sed 's/^/    /'
 echo "$STATUS_B" | sed 's/^/    /'
 echo "    flint serve peak RSS: ${RSS} MB"
+printf "(b2) flint serve at half rate:  %10s req/s  p50 %s  p99 %s\n" "$(rps "$WORK/b2.txt")" "$(awk '/ 50%/ {print $2}' "$WORK/b2.txt")" "$(p99 "$WORK/b2.txt")"
+awk -v n="$D_EVENTS" -v s="$D_S" -v r="$(rps "$WORK/d.txt")" 'BEGIN {printf "(d) NDJSON x100 over HTTP: %.0f events/s accepted; %d events accepted and decided in %.2f s = %.0f events/s\n", r*100, n, s, n/s}'
 awk -v n="$INGEST_EVENTS" -v s="$INGEST_S" 'BEGIN {printf "(c) flint ingest: %d events accepted and decided in %.2f s = %.0f events/s\n", n, s, n/s}'
 echo "$STATUS_C" | sed 's/^/    /'
