@@ -191,7 +191,7 @@ struct NoRuns {
             if e.userKey != user {
                 return head + "event \(event) is from user \(e.userKey), not \(user): flint why --user \(e.userKey) --event \(event)"
             }
-            let made = try await ledger.runs(RunQuery(event: e.messageId, limit: 50))
+            let made = try await ledger.runs(RunQuery(event: e.messageId, limit: 50, traces: false))
             if made.isEmpty {
                 if e.type == .identify {
                     return head + "event \(event) is an identify call; identify calls update the user's profile and trigger no rule."
@@ -205,7 +205,7 @@ struct NoRuns {
         }
 
         let events = try await ledger.events(EventQuery(user: user, limit: Self.eventWindow))
-        let userRuns = try await ledger.runs(RunQuery(user: user, limit: 10))
+        let userRuns = try await ledger.runs(RunQuery(user: user, limit: 10, traces: false))
         if events.isEmpty && userRuns.isEmpty {
             return head + "Flint has no event from this user (check the id: flint events --user \(user); ids are case-sensitive)."
         }
