@@ -362,8 +362,9 @@ extension SQLiteStateStore {
             // Decided before compact runs: the trace, request and schedule as they were stored.
             let legacy = try parseJSON(legacyText)
             run.trace = RunTrace(stored: legacy["trace"] ?? .null)
-            if let r = legacy["request"], !r.isNull { run.request = r }
-            if let s = legacy["schedule"], !s.isNull { run.schedule = s }
+            // A request sent (or a schedule re-planned) since the migration is the newer record.
+            if run.request == nil, let r = legacy["request"], !r.isNull { run.request = r }
+            if run.schedule == nil, let s = legacy["schedule"], !s.isNull { run.schedule = s }
             run.legacy = true
             run.traced = true
         }

@@ -149,6 +149,12 @@ struct MigrationTests {
             return try tx.insertRun(Fixture.run(seq: seq, event: "m-4"))
         }
         #expect(newId == 4)
+        // an old pending run sent since shows the request sent
+        let sent: JSONValue = ["campaign_id": "c-1", "recipients": [["external_user_id": "u-1"], ["external_user_id": "u-9"]]]
+        try await store.write { tx in
+            try tx.updateRun(id: 1, RunUpdate(status: .scheduled, reason: "scheduled: schedule_id s-1", scheduleId: "s-1", request: sent), at: Fixture.t0)
+        }
+        #expect(try await store.run(id: 1)?.request == sent)
         _ = try await store.prune(RetentionPolicy(events: 0, runs: 0, notMatched: 0, rejected: 0), now: Fixture.at(1_000_000))
         try await store.write { tx in try tx.updateRun(id: 1, RunUpdate(status: .failed, reason: "gone"), at: Fixture.t0) }
         _ = try await store.prune(RetentionPolicy(events: 0, runs: 0, notMatched: 0, rejected: 0), now: Fixture.at(1_000_000))
