@@ -145,6 +145,20 @@ extension SQLiteStateStore {
         }
     }
 
+    public func events(seqs: [Int64]) async throws -> [Int64: EventRecord] {
+        guard !seqs.isEmpty else { return [:] }
+        let path = self.path
+        return try await read { db in
+            var found: [Int64: EventRecord] = [:]
+            // By primary key, one lookup each, in one snapshot.
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq = ?")
+            for seq in Set(seqs) {
+                if let row = try Row.fetchOne(statement, arguments: [seq]) { found[seq] = try Self.eventRecord(row, path: path) }
+            }
+            return found
+        }
+    }
+
     public func event(id: String) async throws -> EventRecord? {
         let path = self.path
         return try await read { db in

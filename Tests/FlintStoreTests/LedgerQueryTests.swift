@@ -75,6 +75,9 @@ struct LedgerQueryTests {
             let expected = try await memory.event(id: id)
             #expect(try await sqlite.event(id: id) == expected, "\(id)")
         }
+        let bySeq = try await memory.events(seqs: [1, 5, 17, 5, 999])
+        #expect(bySeq.keys.sorted() == [1, 5, 17])
+        #expect(try await sqlite.events(seqs: [1, 5, 17, 5, 999]) == bySeq)
         for id: Int64 in [1, 5, 77, 1000] {
             let expected = try await memory.run(id: id)
             #expect(try await sqlite.run(id: id) == expected, "\(id)")

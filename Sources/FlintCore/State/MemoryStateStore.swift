@@ -375,6 +375,13 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         }
     }
 
+    public func events(seqs: [Int64]) async throws -> [Int64: EventRecord] {
+        state.withLock { s in
+            let wanted = Set(seqs)
+            return Dictionary(uniqueKeysWithValues: s.events.filter { wanted.contains($0.seq) }.map { ($0.seq, $0) })
+        }
+    }
+
     public func event(id: String) async throws -> EventRecord? {
         state.withLock { s in
             if let i = s.eventsById[id] { return s.events[i] }

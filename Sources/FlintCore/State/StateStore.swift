@@ -302,6 +302,8 @@ public protocol LedgerReader: Sendable {
     func events(_ query: EventQuery) async throws -> [EventRecord]
     /// By messageId, or by sequence number given as digits.
     func event(id: String) async throws -> EventRecord?
+    /// These events (those still in the ledger), by sequence number, in one read.
+    func events(seqs: [Int64]) async throws -> [Int64: EventRecord]
     /// Newest first.
     func rejected(_ query: EventQuery) async throws -> [RejectedRecord]
     func status() async throws -> StoreStatus

@@ -24,6 +24,8 @@ public protocol DecisionArchive {
 public struct TraceRebuilder {
     private let archive: any DecisionArchive
     private var rules: [String: Result<Rule, Problem>] = [:]
+    /// Rule files parsed so far, by text: the versions of one file's rules share its text.
+    private var files: [String: RuleSet] = [:]
     /// Per user: the identify calls read so far (all those before `bound`).
     private var identifyCache: [String: (bound: Int64, events: [(seq: Int64, event: Event)])] = [:]
 
@@ -109,9 +111,12 @@ public struct TraceRebuilder {
             var texts: [String] = []
             if let text = record.text { texts.append(text) }
             texts.append(record.definition.compactJSON)
-            let parsed = texts.lazy.compactMap { text in
-                RuleLoader.load([RuleFile(path: record.file, text: text)]).ruleSet.rule(id: id).flatMap { $0.version == version ? $0 : nil }
-            }.first
+            var parsed: Rule?
+            for text in texts where parsed == nil {
+                let set = files[text] ?? RuleLoader.load([RuleFile(path: record.file, text: text)]).ruleSet
+                files[text] = set
+                parsed = set.rule(id: id).flatMap { $0.version == version ? $0 : nil }
+            }
             result = parsed.map { .success($0) }
                 ?? .failure(Problem(message: "rule \(id) version \(version) as recorded no longer parses to that version"))
         } else {
