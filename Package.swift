@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FlintStoreTests",
-            dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,7 +6,7 @@ import GRDB
 /// (milliseconds kept); JSON columns hold compact JSON text (`JSONValue.compactJSON`).
 enum Migrations {
     /// The names of every migration, in order (what `grdb_migrations` records).
-    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide"]
+    static let names = ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide", "v8-compact-runs"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -30,6 +30,15 @@ enum Migrations {
         }
         migrator.registerMigration("v7-decide") { db in
             try db.execute(sql: v7Decide)
+        }
+        // GRDB runs a migration with foreign keys off and checks them all before it commits
+        // (`foreignKeyChecks: .deferred`, the default): the runs table can be rebuilt under the outbox
+        // and cancellations that reference it.
+        migrator.registerMigration("v8-compact-runs") { db in
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'runs'") ?? 0
+            try db.execute(sql: v8CompactRuns)
+            try db.execute(
+                sql: "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'runs'", arguments: [sequence])
         }
         return migrator
     }
@@ -235,5 +244,81 @@ enum Migrations {
         );
         INSERT INTO decide_position (id, decided_through, updated_at)
         VALUES (1, (SELECT coalesce(max(seq), 0) FROM events), 0);
+        """
+
+    /// Compact runs (docs/architecture.md, Runs and the ledger): a run row keeps its outcome and the
+    /// state outcomes of its decision (the limit that held it back, the settings it was decided with),
+    /// not its trace, request and schedule: those are rebuilt on demand by deciding the stored event
+    /// again with the stored rule version. Rows decided before this migration keep their old
+    /// {trace, request, schedule} in `legacy`.
+    ///
+    /// Also: the rule file's text per rule version (what a rebuild parses), one row per distinct
+    /// planning settings (`decide_contexts`), the schedule and zone the dispatcher needs on the outbox
+    /// row, and the exact request sent, once per request (`sent_requests`).
+    ///
+    /// `runs_by_user` and `event_id` go: runs of a user are reached through `events_by_user` and the
+    /// runs' UNIQUE (event_seq, rule_id) index; the event id through events.seq.
+    private static let v8CompactRuns = """
+        ALTER TABLE rule_versions ADD COLUMN text TEXT;               -- the rule file's text (NULL before v8)
+
+        CREATE TABLE decide_contexts (
+            id INTEGER PRIMARY KEY,
+            default_zone TEXT NOT NULL,
+            company_zone TEXT,
+            lead INTEGER NOT NULL
+        );
+        CREATE INDEX decide_contexts_by_value ON decide_contexts(default_zone, company_zone, lead);
+
+        -- The exact request an action accepted (a coalesced request: once for all its rows).
+        CREATE TABLE sent_requests (
+            id INTEGER PRIMARY KEY,
+            body TEXT NOT NULL
+        );
+
+        ALTER TABLE outbox ADD COLUMN schedule TEXT;                 -- the planned (or re-planned) schedule
+        ALTER TABLE outbox ADD COLUMN zone TEXT;                     -- the zone wall clocks were read in
+        ALTER TABLE outbox ADD COLUMN sent_id INTEGER;               -- sent_requests(id), once sent
+        UPDATE outbox SET
+            schedule = (SELECT r.schedule FROM runs r WHERE r.id = outbox.run_id),
+            zone = (SELECT json_extract(r.trace, '$.zone') FROM runs r WHERE r.id = outbox.run_id);
+
+        CREATE TABLE runs_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_seq INTEGER NOT NULL REFERENCES events(seq),
+            rule_id TEXT NOT NULL,
+            rule_version TEXT NOT NULL,
+            user_key TEXT NOT NULL,                     -- runs_open (cancel_on)
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            action TEXT NOT NULL,
+            send_at REAL,
+            outbox_key TEXT,                            -- NULL when no outbox row was written
+            held TEXT,                                  -- {"gate": "once_per", "detail": "..."}: the limit that held it back
+            context_id INTEGER REFERENCES decide_contexts(id),
+            schedule_id TEXT,
+            dispatch_id TEXT,
+            cancelled_by TEXT,
+            consumed_at REAL,                           -- set when the run reached pending (max_sends)
+            created_at REAL NOT NULL,                   -- the decision's `now`, exactly
+            updated_at REAL NOT NULL,
+            legacy TEXT,                                -- {trace, request, schedule} of runs decided before v8
+            UNIQUE (event_seq, rule_id)                 -- runs(event:), runs(user:) through events_by_user, prune
+        );
+        INSERT INTO runs_new (id, event_seq, rule_id, rule_version, user_key, status, reason, action, send_at, outbox_key, held,
+                              context_id, schedule_id, dispatch_id, cancelled_by, consumed_at, created_at, updated_at, legacy)
+        SELECT r.id, r.event_seq, r.rule_id, r.rule_version, r.user_key, r.status, r.reason, r.action, r.send_at,
+               (SELECT o.key FROM outbox o WHERE o.run_id = r.id), NULL, NULL, r.schedule_id, r.dispatch_id, r.cancelled_by,
+               r.consumed_at, r.created_at, r.updated_at,
+               '{"trace":' || r.trace || ',"request":' || coalesce(r.request, 'null') || ',"schedule":' || coalesce(r.schedule, 'null') || '}'
+        FROM runs r;
+        DROP TABLE runs;
+        ALTER TABLE runs_new RENAME TO runs;
+        CREATE INDEX runs_by_rule ON runs(rule_id, created_at);           -- runs(rule:)
+        CREATE INDEX runs_by_status ON runs(status, created_at);          -- runs(status:), status, prune
+        CREATE INDEX runs_by_created_at ON runs(created_at);              -- runs() unfiltered, prune
+        CREATE INDEX runs_consumed ON runs(rule_id, consumed_at)          -- consumedCount (max_sends)
+            WHERE consumed_at IS NOT NULL;
+        CREATE INDEX runs_open ON runs(rule_id, user_key)                 -- openRuns (cancel_on)
+            WHERE status IN ('pending', 'scheduled');
         """
 }

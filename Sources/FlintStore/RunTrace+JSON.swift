@@ -3,8 +3,8 @@ import FlintPluginAPI
 import FlintRules
 import Foundation
 
-/// The trace as the `runs.trace` column stores it, written by hand rather than with `JSONEncoder`:
-/// every run carries one, so this is on the ingest hot path.
+/// The trace as runs decided before compact runs stored it (the `trace` member of `runs.legacy`,
+/// migration v8-compact-runs); runs decided since keep no trace, it is rebuilt (`TraceRebuilder`).
 ///
 /// ```json
 /// {"gates":[{"detail":"...","name":"conditions","passed":true}],

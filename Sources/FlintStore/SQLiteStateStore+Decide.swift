@@ -7,10 +7,6 @@ import GRDB
 /// The reads the decider makes off the writer (docs/architecture.md, The pipeline): where it stands,
 /// the events it catches up on, the profiles its pure evaluation starts from.
 extension SQLiteStateStore {
-    public var traceEncoder: (@Sendable (RunTrace) -> [UInt8])? {
-        { $0.storedJSON.compactUTF8 }
-    }
-
     public func decideProgress() async throws -> DecideProgress {
         try await read { db in
             let decided = try Int64.fetchOne(db, sql: "SELECT decided_through FROM decide_position WHERE id = 1") ?? 0

@@ -15,37 +15,46 @@ extension SQLiteStateStore {
         return try await read { db in
             var conditions: [String] = []
             var arguments = StatementArguments()
+            var from = Self.runsFrom
+            if let user = query.user {
+                // The user's events (events_by_user), then their runs (UNIQUE (event_seq, rule_id)):
+                // CROSS JOIN keeps SQLite from walking every run in time order looking for the user's.
+                from = Self.userRunsFrom
+                conditions.append("e.user_key = ?")
+                arguments += [user]
+            }
             if let rule = query.rule {
-                conditions.append("rule_id = ?")
+                conditions.append("r.rule_id = ?")
                 arguments += [rule]
             }
             if let status = query.status {
-                conditions.append("status = ?")
+                conditions.append("r.status = ?")
                 arguments += [status.rawValue]
             }
-            if let user = query.user {
-                conditions.append("user_key = ?")
-                arguments += [user]
-            }
             if let event = query.event {
-                // Through the event's seq (runs' UNIQUE (event_seq, rule_id) index): no index on event_id.
-                conditions.append("event_seq = (SELECT seq FROM events WHERE message_id = ?) AND event_id = ?")
-                arguments += [event, event]
+                // Through the event's seq (runs' UNIQUE (event_seq, rule_id) index).
+                conditions.append("r.event_seq = (SELECT seq FROM events WHERE message_id = ?)")
+                arguments += [event]
             }
             if let since = query.since {
-                conditions.append("created_at >= ?")
+                conditions.append("r.created_at >= ?")
                 arguments += [since.timeIntervalSince1970]
             }
             let order = try Self.page(
-                db, table: "runs", time: "created_at", id: "id", before: query.before, after: query.after, conditions: &conditions,
+                db, table: "runs r", time: "r.created_at", id: "r.id", before: query.before, after: query.after, conditions: &conditions,
                 arguments: &arguments)
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [max(0, query.limit)]
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(Self.runColumns) FROM runs \(whereClause) ORDER BY \(order) LIMIT ?",
+                db, sql: "SELECT \(Self.runColumns) \(from) \(whereClause) ORDER BY \(order) LIMIT ?",
                 arguments: arguments)
-            let runs = try rows.map { try Self.runRecord($0, path: path) }
-            return order.hasSuffix("ASC") ? runs.reversed() : runs
+            var runs = try rows.map { try Self.runRecord($0, path: path) }
+            if order.hasSuffix("ASC") { runs.reverse() }
+            if query.traces {
+                var rebuilder = TraceRebuilder(archive: SQLiteArchive(db: db, path: path))
+                runs = try rebuilder.fill(runs)
+            }
+            return runs
         }
     }
 
@@ -86,8 +95,23 @@ extension SQLiteStateStore {
     public func run(id: Int64) async throws -> RunRecord? {
         let path = self.path
         return try await read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE id = ?", arguments: [id])
-                .map { try Self.runRecord($0, path: path) }
+            guard var run = try Row.fetchOne(db, sql: "SELECT \(Self.runColumns) \(Self.runsFrom) WHERE r.id = ?", arguments: [id])
+                .map({ try Self.runRecord($0, path: path) })
+            else { return nil }
+            var rebuilder = TraceRebuilder(archive: SQLiteArchive(db: db, path: path))
+            try rebuilder.fill(&run)
+            return run
+        }
+    }
+
+    public func decision(ofRun id: Int64) async throws -> DecidedRun? {
+        let path = self.path
+        return try await read { db in
+            guard let run = try Row.fetchOne(db, sql: "SELECT \(Self.runColumns) \(Self.runsFrom) WHERE r.id = ?", arguments: [id])
+                .map({ try Self.runRecord($0, path: path) })
+            else { return nil }
+            var rebuilder = TraceRebuilder(archive: SQLiteArchive(db: db, path: path))
+            return try rebuilder.decision(of: run)
         }
     }
 
@@ -118,6 +142,20 @@ extension SQLiteStateStore {
                 arguments: arguments)
             let events = try rows.map { try Self.eventRecord($0, path: path) }
             return order.hasSuffix("ASC") ? events.reversed() : events
+        }
+    }
+
+    public func events(seqs: [Int64]) async throws -> [Int64: EventRecord] {
+        guard !seqs.isEmpty else { return [:] }
+        let path = self.path
+        return try await read { db in
+            var found: [Int64: EventRecord] = [:]
+            // By primary key, one lookup each, in one snapshot.
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq = ?")
+            for seq in Set(seqs) {
+                if let row = try Row.fetchOne(statement, arguments: [seq]) { found[seq] = try Self.eventRecord(row, path: path) }
+            }
+            return found
         }
     }
 
@@ -192,7 +230,7 @@ extension SQLiteStateStore {
             }
             let ruleVersions = try Int.fetchOne(db, sql: "SELECT count(*) FROM rule_versions") ?? 0
             let lastFailures = try Row.fetchAll(
-                db, sql: "SELECT \(Self.runColumns) FROM runs WHERE status = 'failed' ORDER BY created_at DESC, id DESC LIMIT 5"
+                db, sql: "SELECT \(Self.runColumns) \(Self.runsFrom) WHERE r.status = 'failed' ORDER BY r.created_at DESC, r.id DESC LIMIT 5"
             ).map { try Self.runRecord($0, path: path) }
             let lastEventAt = try Double.fetchOne(db, sql: "SELECT received_at FROM events ORDER BY seq DESC LIMIT 1")
             let oldest: Double? = outbox?[1]
@@ -257,17 +295,19 @@ extension SQLiteStateStore {
     }
 
     public func ruleVersion(rule: String, version: String) async throws -> RuleVersionRecord? {
-        try await read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT file, definition, first_seen FROM rule_versions WHERE rule_id = ? AND version = ?",
-                    arguments: [rule, version])
-            else { return nil }
-            let definition: String = row[1]
-            return RuleVersionRecord(
-                ruleId: rule, version: version, file: row[0], definition: try SQLiteStateStore.parseJSON(definition),
-                firstSeen: Date(timeIntervalSince1970: row[2]))
-        }
+        try await read { db in try Self.ruleVersion(db, rule: rule, version: version) }
+    }
+
+    static func ruleVersion(_ db: Database, rule: String, version: String) throws -> RuleVersionRecord? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT file, definition, first_seen, text FROM rule_versions WHERE rule_id = ? AND version = ?",
+                arguments: [rule, version])
+        else { return nil }
+        let definition: String = row[1]
+        return RuleVersionRecord(
+            ruleId: rule, version: version, file: row[0], definition: try SQLiteStateStore.parseJSON(definition),
+            firstSeen: Date(timeIntervalSince1970: row[2]), text: row[3])
     }
 
     public func outboxRows(runIds: [Int64]) async throws -> [Int64: OutboxRef] {
@@ -290,10 +330,24 @@ extension SQLiteStateStore {
 
     // MARK: Rows
 
+    /// A run with what listings show beside it: its event's id, the outbox row's schedule and the
+    /// request sent, the settings it was decided with, and the legacy trace of runs decided before
+    /// compact runs. LEFT JOINs on keys: the runs' own index still drives the walk.
     static let runColumns = """
-        id, event_seq, event_id, rule_id, rule_version, user_key, status, reason, action, send_at, schedule, request, trace, \
-        schedule_id, dispatch_id, cancelled_by, created_at, updated_at
+        r.id, r.event_seq, e.message_id, r.rule_id, r.rule_version, r.user_key, r.status, r.reason, r.action, r.send_at, o.schedule, \
+        s.body, r.legacy, r.schedule_id, r.dispatch_id, r.cancelled_by, r.created_at, r.updated_at, r.outbox_key, r.held, \
+        c.default_zone, c.company_zone, c.lead, r.consumed_at
         """
+
+    static let runJoins = """
+        LEFT JOIN outbox o ON o.run_id = r.id LEFT JOIN sent_requests s ON s.id = o.sent_id \
+        LEFT JOIN decide_contexts c ON c.id = r.context_id
+        """
+
+    static let runsFrom = "FROM runs r LEFT JOIN events e ON e.seq = r.event_seq " + runJoins
+
+    /// The runs of one user (`e.user_key = ?`): their events first.
+    static let userRunsFrom = "FROM events e CROSS JOIN runs r ON r.event_seq = e.seq " + runJoins
 
     static let eventColumns = "seq, message_id, type, name, user_key, user_id, anonymous_id, timestamp, received_at, source, body"
 
@@ -305,14 +359,30 @@ extension SQLiteStateStore {
         }
         let sendAt: Double? = row[9]
         let schedule: String? = row[10]
-        let request: String? = row[11]
-        let trace: String = row[12]
-        return RunRecord(
-            id: id, eventSeq: row[1], eventId: row[2], ruleId: row[3], ruleVersion: row[4], user: row[5], status: status,
+        let sent: String? = row[11]
+        let legacyText: String? = row[12]
+        let heldText: String? = row[19]
+        var context: DecideContext?
+        if let zone: String = row[20] { context = DecideContext(defaultZone: zone, companyZone: row[21], lead: row[22]) }
+        let consumedAt: Double? = row[23]
+        var run = RunRecord(
+            id: id, eventSeq: row[1], eventId: row[2] ?? "", ruleId: row[3], ruleVersion: row[4], user: row[5], status: status,
             reason: row[7], action: row[8], sendAt: sendAt.map { Date(timeIntervalSince1970: $0) },
-            schedule: try schedule.map(parseJSON), request: try request.map(parseJSON), trace: RunTrace(stored: try parseJSON(trace)),
+            schedule: try schedule.map(parseJSON), request: try sent.map(parseJSON), trace: RunTrace(),
             scheduleId: row[13], dispatchId: row[14], cancelledBy: row[15], createdAt: Date(timeIntervalSince1970: row[16]),
-            updatedAt: Date(timeIntervalSince1970: row[17]))
+            updatedAt: Date(timeIntervalSince1970: row[17]), outboxKey: row[18], held: try heldText.map(parseJSON).flatMap(HeldBy.init(json:)),
+            context: context, consumedAt: consumedAt.map { Date(timeIntervalSince1970: $0) })
+        if let legacyText {
+            // Decided before compact runs: the trace, request and schedule as they were stored.
+            let legacy = try parseJSON(legacyText)
+            run.trace = RunTrace(stored: legacy["trace"] ?? .null)
+            // A request sent (or a schedule re-planned) since the migration is the newer record.
+            if run.request == nil, let r = legacy["request"], !r.isNull { run.request = r }
+            if run.schedule == nil, let s = legacy["schedule"], !s.isNull { run.schedule = s }
+            run.legacy = true
+            run.traced = true
+        }
+        return run
     }
 
     static func eventRecord(_ row: Row, path: String) throws -> EventRecord {
@@ -326,5 +396,28 @@ extension SQLiteStateStore {
             seq: seq, messageId: row[1], type: type, name: row[3], userKey: row[4], userId: row[5], anonymousId: row[6],
             timestamp: Date(timeIntervalSince1970: row[7]), receivedAt: Date(timeIntervalSince1970: row[8]), source: row[9],
             body: try parseJSON(body))
+    }
+}
+
+/// The rebuilder's reads inside one read transaction.
+struct SQLiteArchive: DecisionArchive {
+    let db: Database
+    let path: String
+
+    func event(seq: Int64) throws -> EventRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(SQLiteStateStore.eventColumns) FROM events WHERE seq = ?", arguments: [seq])
+            .map { try SQLiteStateStore.eventRecord($0, path: path) }
+    }
+
+    func ruleVersion(rule: String, version: String) throws -> RuleVersionRecord? {
+        try SQLiteStateStore.ruleVersion(db, rule: rule, version: version)
+    }
+
+    func identifies(user: String, before seq: Int64) throws -> [EventRecord] {
+        // events_by_user, then the user's identify calls in commit order.
+        try Row.fetchAll(
+            db, sql: "SELECT \(SQLiteStateStore.eventColumns) FROM events WHERE user_key = ? AND type = 'identify' AND seq < ? ORDER BY seq",
+            arguments: [user, seq]
+        ).map { try SQLiteStateStore.eventRecord($0, path: path) }
     }
 }

@@ -154,6 +154,8 @@ public final class SQLiteStateStore: StateStore, LedgerReader {
             let events = db.changesCount
             try db.execute(sql: "DELETE FROM rejected_events WHERE received_at < ?", arguments: [t - policy.rejected])
             let rejected = db.changesCount
+            // Requests sent whose outbox rows all went with their runs.
+            try db.execute(sql: "DELETE FROM sent_requests WHERE id NOT IN (SELECT sent_id FROM outbox WHERE sent_id IS NOT NULL)")
             try db.execute(sql: "DROP TABLE temp.prune_events")
             return PruneResult(events: events, runs: runs, rejected: rejected)
         }

@@ -8,15 +8,14 @@ import GRDB
 extension SQLiteTransaction {
     static let outboxColumns = """
         o.id, o.run_id, o.key, o.action, o.body, o.send_at, o.state, o.attempts, o.next_attempt_at, o.last_error, o.created_at, \
-        o.updated_at, r.rule_id, r.rule_version, r.user_key, e.timestamp, r.trace, r.schedule
+        o.updated_at, r.rule_id, r.rule_version, r.user_key, e.timestamp, o.zone, o.schedule
         """
 
     static let outboxFrom = "FROM outbox o JOIN runs r ON r.id = o.run_id JOIN events e ON e.seq = r.event_seq"
 
     func outboxItem(_ row: Row) throws -> OutboxItem {
         let stateText: String = row[6]
-        let trace: String = row[16]
-        let zone = try? SQLiteStateStore.parseJSON(trace)["zone"]?.stringValue
+        let zone: String? = row[16]
         let body: String = row[4]
         let sendAt: Double? = row[5]
         let next: Double? = row[8]
@@ -26,7 +25,7 @@ extension SQLiteTransaction {
             sendAt: sendAt.map { Date(timeIntervalSince1970: $0) }, state: OutboxState(rawValue: stateText) ?? .pending,
             attempts: row[7], nextAttemptAt: next.map { Date(timeIntervalSince1970: $0) }, lastError: row[9],
             createdAt: Date(timeIntervalSince1970: row[10]), updatedAt: Date(timeIntervalSince1970: row[11]), ruleId: row[12],
-            ruleVersion: row[13], user: row[14], eventTime: Date(timeIntervalSince1970: row[15]), zone: zone ?? nil,
+            ruleVersion: row[13], user: row[14], eventTime: Date(timeIntervalSince1970: row[15]), zone: zone,
             schedule: try schedule.map(SQLiteStateStore.parseJSON))
     }
 
@@ -131,21 +130,42 @@ extension SQLiteTransaction {
         }
     }
 
+    /// Runs keep their outcome; the request sent and the schedule it went with are recorded on their
+    /// outbox rows (the request once, in `sent_requests`, for all the rows it carried).
     mutating func updateRuns(ids: [Int64], _ update: RunUpdate, at: Date) throws {
-        let requestText = update.request?.compactJSON
+        let sentId = try update.request.map { try recordSent($0) }
+        let scheduleText = update.schedule?.compactJSON
         for part in ids.chunked(Self.idsPerStatement) {
             try db.execute(
                 sql: """
                     UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
-                    request = coalesce(?, request), schedule = coalesce(?, schedule), send_at = coalesce(?, send_at), updated_at = ?
+                    send_at = coalesce(?, send_at), updated_at = ?
                     WHERE id IN (\(Self.placeholders(part.count)))
                     """,
                 arguments: StatementArguments(
                     [
-                        update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, requestText, update.schedule?.compactJSON,
-                        update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970,
+                        update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, update.sendAt?.timeIntervalSince1970,
+                        at.timeIntervalSince1970,
                     ] as [(any DatabaseValueConvertible)?]) + StatementArguments(part))
+            if sentId != nil || scheduleText != nil {
+                try db.execute(
+                    sql: """
+                        UPDATE outbox SET sent_id = coalesce(?, sent_id), schedule = coalesce(?, schedule)
+                        WHERE run_id IN (\(Self.placeholders(part.count)))
+                        """,
+                    arguments: StatementArguments([sentId, scheduleText] as [(any DatabaseValueConvertible)?]) + StatementArguments(part))
+            }
         }
+    }
+
+    /// The `sent_requests` row of a request an action accepted: the last one again when the same
+    /// request is recorded for its next run.
+    private mutating func recordSent(_ request: JSONValue) throws -> Int64 {
+        if let last = lastRequest, last.value == request { return last.id }
+        try db.cachedStatement(sql: "INSERT INTO sent_requests (body) VALUES (?)").execute(arguments: [request.compactJSON])
+        let id = db.lastInsertedRowID
+        lastRequest = (request, id)
+        return id
     }
 
     func cancelledRunIds(among ids: [Int64]) throws -> Set<Int64> {
@@ -171,7 +191,7 @@ extension SQLiteTransaction {
     }
 
     func run(id: Int64) throws -> RunRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(SQLiteStateStore.runColumns) FROM runs WHERE id = ?", arguments: [id]).map {
+        try Row.fetchOne(db, sql: "SELECT \(SQLiteStateStore.runColumns) \(SQLiteStateStore.runsFrom) WHERE r.id = ?", arguments: [id]).map {
             try SQLiteStateStore.runRecord($0, path: "database")
         }
     }
@@ -181,28 +201,24 @@ extension SQLiteTransaction {
     }
 
     mutating func updateRun(id: Int64, _ update: RunUpdate, at: Date) throws {
-        var requestText: String?
-        if let request = update.request {
-            if let last = lastRequest, last.value == request {
-                requestText = last.text
-            } else {
-                requestText = request.compactJSON
-                lastRequest = (request, requestText!)
-            }
-        }
+        let sentId = try update.request.map { try recordSent($0) }
         // Cached: the dispatcher records up to 50 runs per request, and preparing the statement each
         // time showed in its profile.
         try db.cachedStatement(
             sql: """
                 UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
-                request = coalesce(?, request), schedule = coalesce(?, schedule), send_at = coalesce(?, send_at), updated_at = ?
+                send_at = coalesce(?, send_at), updated_at = ?
                 WHERE id = ?
                 """
         ).execute(
             arguments: [
-                update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, requestText,
-                update.schedule?.compactJSON, update.sendAt?.timeIntervalSince1970, at.timeIntervalSince1970, id,
+                update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, update.sendAt?.timeIntervalSince1970,
+                at.timeIntervalSince1970, id,
             ])
+        if sentId != nil || update.schedule != nil {
+            try db.cachedStatement(sql: "UPDATE outbox SET sent_id = coalesce(?, sent_id), schedule = coalesce(?, schedule) WHERE run_id = ?")
+                .execute(arguments: [sentId, update.schedule?.compactJSON, id])
+        }
     }
 
     mutating func abandonSending(at: Date) throws -> [Int64] {

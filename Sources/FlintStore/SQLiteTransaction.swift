@@ -11,10 +11,10 @@ import GRDB
 /// compact writer, never `JSONEncoder`.
 struct SQLiteTransaction: StateTransaction {
     let db: Database
-    /// The last request body written to a run, with its text: a coalesced request is recorded on each
-    /// of its (up to 50) runs, and serialising it once per request instead of once per run keeps the
-    /// single writer free.
-    var lastRequest: (value: JSONValue, text: String)?
+    /// The last request recorded as sent, with its `sent_requests` row: a coalesced request is
+    /// recorded for each of its (up to 50) runs, and writing it once per request instead of once per
+    /// run keeps the single writer free.
+    var lastRequest: (value: JSONValue, id: Int64)?
 
     init(db: Database) {
         self.db = db
@@ -107,11 +107,12 @@ struct SQLiteTransaction: StateTransaction {
     mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO rule_versions (rule_id, version, file, definition, first_seen) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (rule_id, version) DO NOTHING
+                INSERT INTO rule_versions (rule_id, version, file, definition, first_seen, text) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (rule_id, version) DO UPDATE SET text = excluded.text WHERE rule_versions.text IS NULL
                 """)
         try statement.execute(arguments: [
             version.ruleId, version.version, version.file, version.definition.compactJSON, version.firstSeen.timeIntervalSince1970,
+            version.text,
         ])
     }
 
@@ -143,30 +144,41 @@ struct SQLiteTransaction: StateTransaction {
         return try count.int()
     }
 
+    mutating func decideContextId(_ context: DecideContext) throws -> Int64 {
+        let select = try HotStatement(
+            db, "SELECT id FROM decide_contexts WHERE default_zone = ? AND company_zone IS ? AND lead = ? ORDER BY id LIMIT 1")
+        select.bind(1, context.defaultZone)
+        select.bind(2, context.companyZone)
+        select.bind(3, Int64(context.lead))
+        if let id = try select.first({ row in row.int64(0) }) { return id }
+        try db.cachedStatement(sql: "INSERT INTO decide_contexts (default_zone, company_zone, lead) VALUES (?, ?, ?)")
+            .execute(arguments: [context.defaultZone, context.companyZone, context.lead])
+        return db.lastInsertedRowID
+    }
+
     mutating func insertRun(_ run: NewRun) throws -> Int64 {
         let insert = try HotStatement(
             db,
             """
-            INSERT INTO runs (event_seq, event_id, rule_id, rule_version, user_key, status, reason, action, send_at,
-                              schedule, request, trace, consumed_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO runs (event_seq, rule_id, rule_version, user_key, status, reason, action, send_at, outbox_key, held,
+                              context_id, consumed_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let createdAt = run.createdAt.timeIntervalSince1970
         insert.bind(1, run.eventSeq)
-        insert.bind(2, run.eventId)
-        insert.bind(3, run.ruleId)
-        insert.bind(4, run.ruleVersion)
-        insert.bind(5, run.user)
-        insert.bind(6, run.status.rawValue)
-        insert.bind(7, run.reason)
-        insert.bind(8, run.action)
-        insert.bind(9, run.sendAt?.timeIntervalSince1970)
-        insert.bind(10, json: run.schedule)
-        if let bytes = run.encodedRequest { insert.bind(11, text: bytes) } else { insert.bind(11, json: run.request) }
-        if let bytes = run.encodedTrace { insert.bind(12, text: bytes) } else { insert.bind(12, json: run.trace.storedJSON) }
-        insert.bind(13, run.consumedAt?.timeIntervalSince1970)
+        insert.bind(2, run.ruleId)
+        insert.bind(3, run.ruleVersion)
+        insert.bind(4, run.user)
+        insert.bind(5, run.status.rawValue)
+        insert.bind(6, run.reason)
+        insert.bind(7, run.action)
+        insert.bind(8, run.sendAt?.timeIntervalSince1970)
+        insert.bind(9, run.outboxKey)
+        insert.bind(10, json: run.held?.json)
+        insert.bind(11, run.contextId)
+        insert.bind(12, run.consumedAt?.timeIntervalSince1970)
+        insert.bind(13, createdAt)
         insert.bind(14, createdAt)
-        insert.bind(15, createdAt)
         try insert.execute()
         return db.lastInsertedRowID
     }
@@ -175,7 +187,7 @@ struct SQLiteTransaction: StateTransaction {
         let insert = try HotStatement(
             db,
             """
-            INSERT INTO outbox (run_id, key, action, body, send_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO outbox (run_id, key, action, body, send_at, created_at, updated_at, schedule, zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO NOTHING
             """)
         let createdAt = item.createdAt.timeIntervalSince1970
@@ -186,6 +198,8 @@ struct SQLiteTransaction: StateTransaction {
         insert.bind(5, item.sendAt?.timeIntervalSince1970)
         insert.bind(6, createdAt)
         insert.bind(7, createdAt)
+        if let bytes = item.encodedSchedule { insert.bind(8, text: bytes) } else { insert.bind(8, json: item.schedule) }
+        insert.bind(9, item.zone)
         try insert.execute()
         return db.changesCount == 1
     }

@@ -164,7 +164,8 @@ struct BrazeClientTests {
             await gate.wait()
             return .json(201, successBody)
         }) { port, recorder in
-            try await withClient(port: port, timeout: .milliseconds(300)) { client in
+            // 2 s: long enough for the connect and the write on a loaded machine (300 ms was not).
+            try await withClient(port: port, timeout: .seconds(2)) { client in
                 let response = await client.createSchedule(createBody)
                 gate.open()
                 #expect(response.status == nil)

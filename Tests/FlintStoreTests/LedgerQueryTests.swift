@@ -1,7 +1,7 @@
 import FlintCore
 import FlintPluginAPI
 import FlintRules
-import FlintStore
+@testable import FlintStore
 import Foundation
 import Testing
 
@@ -24,9 +24,9 @@ struct LedgerQueryTests {
                     let run = try tx.insertRun(
                         Fixture.run(
                             seq: seq, event: "m-\(i)", rule: rule, version: "v\(r + 1)", user: user, status: status, createdAt: at,
-                            consumedAt: status == .pending ? at : nil, trace: i.isMultiple(of: 5) ? Fixture.fullTrace : RunTrace(),
-                            sendAt: status == .pending ? at.addingTimeInterval(3600) : nil,
-                            request: status == .pending ? ["campaign_id": .string("c-\(r)"), "n": .number(Double(i))] : nil))
+                            consumedAt: status == .pending ? at : nil, sendAt: status == .pending ? at.addingTimeInterval(3600) : nil,
+                            held: status == .skipped && i.isMultiple(of: 2) ? HeldBy(gate: "max_sends", detail: "max_sends: \(i)") : nil,
+                            outboxKey: status == .pending ? "\(rule)/m-\(i)" : nil))
                     if status == .pending { _ = try tx.insertOutbox(Fixture.outbox(run: run, key: "\(rule)/m-\(i)", createdAt: at)) }
                 }
             }
@@ -75,6 +75,9 @@ struct LedgerQueryTests {
             let expected = try await memory.event(id: id)
             #expect(try await sqlite.event(id: id) == expected, "\(id)")
         }
+        let bySeq = try await memory.events(seqs: [1, 5, 17, 5, 999])
+        #expect(bySeq.keys.sorted() == [1, 5, 17])
+        #expect(try await sqlite.events(seqs: [1, 5, 17, 5, 999]) == bySeq)
         for id: Int64 in [1, 5, 77, 1000] {
             let expected = try await memory.run(id: id)
             #expect(try await sqlite.run(id: id) == expected, "\(id)")
@@ -87,44 +90,39 @@ struct LedgerQueryTests {
         #expect(try await sqlite.runs(RunQuery(limit: 500)) == afterPrune)
     }
 
-    @Test("a run reads back exactly as written: trace, schedule, request and instants", arguments: StoreKind.allCases)
+    @Test("a compact run reads back exactly as written: outcome, held limit, outbox key, instants", arguments: StoreKind.allCases)
     func runRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
         let store = try kind.open(in: folder)
-        let request: JSONValue = [
-            "campaign_id": "c-1", "schedule": ["time": "2026-11-30T18:00:00Z", "in_local_time": false],
-            "recipients": [["external_user_id": "u-1", "trigger_properties": ["cart_value": 59.5, "emoji": "🧦 \"quoted\"\n", "none": nil]]],
-        ]
+        let held = HeldBy(gate: "once_per", detail: "once_per: key 'u-1' already sent \"quoted\" 🧦")
 
-        let id = try await store.write { tx in
+        let (id, other) = try await store.write { tx in
             let seq = try #require(try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0))
-            return try tx.insertRun(
-                Fixture.run(seq: seq, event: "m-1", trace: Fixture.fullTrace, sendAt: Fixture.at(7200.5), request: request))
+            let id = try tx.insertRun(Fixture.run(seq: seq, event: "m-1", status: .skipped, sendAt: Fixture.at(7200.5), held: held))
+            let seq2 = try #require(try tx.insertEvent(Fixture.event("m-2"), source: "test", receivedAt: Fixture.t0))
+            let other = try tx.insertRun(
+                Fixture.run(seq: seq2, event: "m-2", rule: "cart", consumedAt: Fixture.t0, sendAt: Fixture.at(60), outboxKey: "cart|v1|m-2|x"))
+            return (id, other)
         }
 
         let run = try #require(try await store.run(id: id))
-        #expect(run.trace == Fixture.fullTrace)
-        #expect(run.trace.failedCondition?.seen == .null)
-        #expect(run.request == request)
-        #expect(run.sendAt == Fixture.at(7200.5))
-        #expect(run.schedule == ["time": .string(Timestamp.formatUTC(Fixture.at(7200.5)))])
-        #expect(run.status == .pending && run.eventSeq == 1 && run.eventId == "m-1" && run.user == "u-1")
+        #expect(run.held == held && run.status == .skipped && run.sendAt == Fixture.at(7200.5))
+        #expect(run.eventSeq == 1 && run.eventId == "m-1" && run.user == "u-1" && run.outboxKey == nil && run.consumedAt == nil)
+        // No rule version and no settings recorded: the trace says it cannot be rebuilt instead of inventing one.
+        #expect(run.traced && run.trace.gates.isEmpty && run.trace.note?.contains("cannot be rebuilt") == true)
+        let pending = try #require(try await store.run(id: other))
+        #expect(pending.outboxKey == "cart|v1|m-2|x" && pending.consumedAt == Fixture.t0 && pending.held == nil)
+        let listed = try await store.runs(RunQuery(traces: false))
+        #expect(listed.map(\.id) == [other, id] && listed.allSatisfy { !$0.traced && $0.trace == RunTrace() })
     }
 
-    @Test("a failed condition on a missing value reads back with `seen` absent, not null", arguments: StoreKind.allCases)
-    func missingSeen(kind: StoreKind) async throws {
-        let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+    @Test("a legacy trace's failed condition on a missing value reads back with `seen` absent, not null")
+    func missingSeen() throws {
         var trace = Fixture.fullTrace
+        #expect(RunTrace(stored: trace.storedJSON) == trace)
         trace.failedCondition?.seen = nil
         trace.failedCondition?.location = nil
-
-        let id = try await store.write { [trace] tx in
-            let seq = try #require(try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0))
-            return try tx.insertRun(Fixture.run(seq: seq, event: "m-1", status: .notMatched, trace: trace))
-        }
-
-        #expect(try await store.run(id: id)?.trace == trace)
+        #expect(RunTrace(stored: trace.storedJSON) == trace)
     }
 
     @Test("an event reads back with its body, by messageId or by sequence number", arguments: StoreKind.allCases)
@@ -155,13 +153,13 @@ struct LedgerQueryTests {
             return try tx.insertRun(
                 NewRun(
                     eventSeq: seq, eventId: "m-1", ruleId: "r", ruleVersion: "", user: "", status: .skipped, reason: "", action: "",
-                    sendAt: nil, schedule: nil, request: "", trace: RunTrace(zone: ""), consumedAt: nil, createdAt: Fixture.t0))
+                    sendAt: nil, outboxKey: "", held: HeldBy(gate: "", detail: ""), consumedAt: nil, createdAt: Fixture.t0))
         }
 
         let stored = try #require(try await store.event(id: "m-1"))
         #expect(stored.name == "" && stored.anonymousId == "" && stored.userId == nil && stored.source == "" && stored.userKey == "")
         let run = try #require(try await store.run(id: id))
-        #expect(run.ruleVersion == "" && run.reason == "" && run.request == "" && run.schedule == nil && run.trace.zone == "")
+        #expect(run.ruleVersion == "" && run.reason == "" && run.outboxKey == "" && run.held == HeldBy(gate: "", detail: ""))
         #expect(try await store.write { tx in try tx.profile(for: "") }?.timeZone == "")
     }
 

@@ -11,7 +11,7 @@ import Testing
 ///
 /// Writes N events the way the engine does (1000 per transaction): each event with one run, a third
 /// of them planned (request, schedule, planner steps, an outbox row and a once_per upsert), the rest
-/// not matched (a failed-condition trace); then prints events/s.
+/// not matched; then prints events/s.
 @Suite("Store benchmark", .enabled(if: ProcessInfo.processInfo.environment["FLINT_STORE_BENCH"] != nil))
 struct StoreBenchmark {
     @Test("ingest throughput, 1000 events per write")
@@ -20,10 +20,6 @@ struct StoreBenchmark {
         let folder = try TemporaryFolder()
         let store = try SQLiteStateStore(path: folder.path())
         let batch = 1000
-        let plannedTrace = RunTrace(
-            gates: [Gate(name: "trigger", passed: true, detail: "Cart Abandoned"), Gate(name: "conditions", passed: true, detail: "all held")],
-            steps: [PlanStep(kind: .delay, message: "after 2h", instant: Fixture.at(7200)), PlanStep(kind: .at, message: "at 10:00 in Europe/Paris", instant: Fixture.at(9000))],
-            zone: "Europe/Paris", oncePerKey: "u")
         let clock = ContinuousClock()
         let start = clock.now
         for first in stride(from: 0, to: total, by: batch) {
@@ -38,19 +34,13 @@ struct StoreBenchmark {
                         let run = try tx.insertRun(
                             Fixture.run(
                                 seq: seq, event: event.messageId, user: user, createdAt: Fixture.at(Double(i) / 100), consumedAt: Fixture.at(Double(i) / 100),
-                                trace: plannedTrace, sendAt: Fixture.at(9000),
-                                request: ["campaign_id": "9f3c-campaign", "recipients": [["external_user_id": .string(user), "trigger_properties": ["cart_value": .number(Double(i % 200))]]]]))
+                                sendAt: Fixture.at(9000), outboxKey: "cart/v1/\(event.messageId)/\(user)"))
                         _ = try tx.insertOutbox(Fixture.outbox(run: run, key: "cart/v1/\(event.messageId)/\(user)", createdAt: Fixture.at(Double(i) / 100)))
                         try tx.setOncePer(rule: "cart", key: user, eventTime: event.timestamp, runId: run)
                     } else {
                         _ = try tx.insertRun(
                             Fixture.run(
-                                seq: seq, event: event.messageId, user: user, status: .notMatched, createdAt: Fixture.at(Double(i) / 100),
-                                trace: RunTrace(
-                                    gates: [Gate(name: "conditions", passed: false, detail: "properties.cart_value gte 20: saw 12")],
-                                    failedCondition: ComparisonFailure(
-                                        path: "properties.cart_value", op: "gte", expected: 20, seen: 12, explanation: "properties.cart_value gte 20: saw 12",
-                                        location: SourceLocation(file: "rules/cart.yaml", line: 7, column: 9)))))
+                                seq: seq, event: event.messageId, user: user, status: .notMatched, createdAt: Fixture.at(Double(i) / 100)))
                     }
                 }
             }

@@ -80,6 +80,7 @@ public final class Decider: Service, Sendable {
     private let now: @Sendable () -> Date
     private let logger: Logger
     private let onDecided: @Sendable () -> Void
+    private let probe: DecisionProbe?
     private let state = Mutex(State())
     private let signal: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
@@ -88,8 +89,9 @@ public final class Decider: Service, Sendable {
     public init(
         store: any StateStore, ruleBook: RuleBook, engineSettings: EngineSettings, settings: Settings = Settings(),
         logger: Logger = Logger(label: "flint.decide"), now: @escaping @Sendable () -> Date = { Date() },
-        onDecided: @escaping @Sendable () -> Void = {}
+        onDecided: @escaping @Sendable () -> Void = {}, probe: DecisionProbe? = nil
     ) {
+        self.probe = probe
         self.store = store
         self.ruleBook = ruleBook
         self.engineSettings = engineSettings
@@ -301,19 +303,28 @@ public final class Decider: Service, Sendable {
             return false
         }
         let started = ContinuousClock.now
-        let processor = EventProcessor(rules: ruleBook.rules, settings: engineSettings, now: now())
+        // The instant is made from the Double the store keeps (runs.created_at), so a rebuild of a
+        // trace plans with exactly the instant this decision used.
+        let decidedAt = Date(timeIntervalSince1970: now().timeIntervalSince1970)
+        let processor = EventProcessor(rules: ruleBook.rules, settings: engineSettings, now: decidedAt, keepDecided: probe != nil)
         let planned = try await plan(batch, processor: processor)
-        let (position, tally) = try await store.write { transaction in
+        let context = DecideContext(engineSettings)
+        let (position, tally, kept) = try await store.write { transaction in
             var tally: [RunStatus: Int] = [:]
+            var kept: [(runId: Int64, run: DecidedRun)] = []
             // Another process (flint ingest beside flint serve) may have decided some of these.
             let decided = try transaction.decidedThrough()
+            var contextId: Int64?
             for (index, item) in batch.enumerated() where item.seq > decided {
-                try processor.process(item.event, seq: item.seq, planned: planned[index], in: &transaction, tally: &tally)
+                if contextId == nil, item.event.type != .identify { contextId = try transaction.decideContextId(context) }
+                try processor.process(
+                    item.event, seq: item.seq, planned: planned[index], contextId: contextId, in: &transaction, tally: &tally, decided: &kept)
             }
             let position = max(decided, last.seq)
             try transaction.setDecidedThrough(position, at: processor.now)
-            return (position, tally)
+            return (position, tally, kept)
         }
+        probe?.record(kept)
         let resumed = state.withLock { s in
             s.decided = max(s.decided, position)
             s.lastAccepted = max(s.lastAccepted, s.decided)
@@ -347,16 +358,15 @@ public final class Decider: Service, Sendable {
         }
         if users.isEmpty { return Array(repeating: nil, count: batch.count) }
         let profiles = try await store.profiles(for: Array(users))
-        let encoder = store.traceEncoder
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, batch.count / 64))
         if workers == 1 {
-            return batch.map { processor.plan($0.event, profile: profiles[$0.event.userKey], traceEncoder: encoder) }
+            return batch.map { processor.plan($0.event, profile: profiles[$0.event.userKey]) }
         }
         let chunk = (batch.count + workers - 1) / workers
         return await withTaskGroup(of: (Int, [EventProcessor.Planned?]).self) { group in
             for start in stride(from: 0, to: batch.count, by: chunk) {
                 let slice = batch[start..<min(start + chunk, batch.count)]
-                group.addTask { (start, slice.map { processor.plan($0.event, profile: profiles[$0.event.userKey], traceEncoder: encoder) }) }
+                group.addTask { (start, slice.map { processor.plan($0.event, profile: profiles[$0.event.userKey]) }) }
             }
             var planned = [EventProcessor.Planned?](repeating: nil, count: batch.count)
             for await (start, part) in group {
@@ -365,6 +375,22 @@ public final class Decider: Service, Sendable {
             return planned
         }
     }
+}
+
+/// Keeps, per run, what the decider decided (trace, request, schedule): a test-only switch, so tests
+/// can check that rebuilding a trace from the compact run gives back exactly what was decided.
+public final class DecisionProbe: Sendable {
+    private let kept = Mutex<[Int64: DecidedRun]>([:])
+
+    public init() {}
+
+    func record(_ runs: [(runId: Int64, run: DecidedRun)]) {
+        if runs.isEmpty { return }
+        kept.withLock { k in for (id, run) in runs { k[id] = run } }
+    }
+
+    /// What was decided for each run, by run id.
+    public var decided: [Int64: DecidedRun] { kept.withLock { $0 } }
 }
 
 extension Array {

@@ -43,14 +43,16 @@ public final class Engine: EventSink {
     public init(
         store: any StateStore, ruleBook: RuleBook, settings: EngineSettings = EngineSettings(), logger: Logger = Logger(label: "flint.engine"),
         now: @escaping @Sendable () -> Date = { Date() }, limits: AcceptLimits = AcceptLimits(), decide: Decider.Settings = Decider.Settings(),
-        onCommit: @escaping @Sendable () -> Void = {}
+        onCommit: @escaping @Sendable () -> Void = {}, decisionProbe: DecisionProbe? = nil
     ) {
         self.store = store
         self.ruleBook = ruleBook
         self.settings = settings
         self.now = now
         self.logger = logger
-        decider = Decider(store: store, ruleBook: ruleBook, engineSettings: settings, settings: decide, logger: logger, now: now, onDecided: onCommit)
+        decider = Decider(
+            store: store, ruleBook: ruleBook, engineSettings: settings, settings: decide, logger: logger, now: now, onDecided: onCommit,
+            probe: decisionProbe)
         committer = GroupCommitter(store: store, settings: settings, limits: limits, decider: decider, logger: logger)
     }
 
@@ -59,7 +61,8 @@ public final class Engine: EventSink {
     public func install(_ rules: RuleSet) async throws {
         let at = now()
         let versions = rules.rules.map {
-            RuleVersionRecord(ruleId: $0.id, version: $0.version, file: $0.location.file, definition: $0.definition, firstSeen: at)
+            RuleVersionRecord(
+                ruleId: $0.id, version: $0.version, file: $0.location.file, definition: $0.definition, firstSeen: at, text: $0.fileText)
         }
         try await store.write { transaction in
             for v in versions { try transaction.recordRuleVersion(v) }
@@ -71,7 +74,9 @@ public final class Engine: EventSink {
     public func submit(_ batch: [IncomingEvent], source: String) async throws -> SubmitReceipt {
         // What needs no state (checking, decoding, serializing each event) is done here, on the
         // submitter's task, so the single writer only looks up and writes.
-        let receivedAt = now()
+        // Through the Double the store keeps, so the event decided from memory and the one a rebuild
+        // decodes from the log have the same instant (an event without a timestamp takes it).
+        let receivedAt = Date(timeIntervalSince1970: now().timeIntervalSince1970)
         let items = batch.map { GroupCommitter.Item(incoming: $0, receivedAt: receivedAt) }
         return try await committer.commit(GroupCommitter.Request(items: items, source: source, receivedAt: receivedAt))
     }

@@ -10,7 +10,11 @@ import Foundation
 struct EventProcessor {
     let rules: RuleSet
     let settings: EngineSettings
+    /// The decision instant: built from the Double the store keeps as the run's `created_at`, so a
+    /// rebuild plans with exactly this instant.
     let now: Date
+    /// Also hand back, per run, the trace, request and schedule decided (`DecisionProbe`, tests).
+    var keepDecided = false
 
     var context: PlanningContext {
         PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead)
@@ -22,52 +26,71 @@ struct EventProcessor {
         var profile: UserProfile?
         var prepared: PreparedEvent
         var decisions: [Decision]
-        /// Per decision, its request and its trace (as far as the decision alone makes it) already
-        /// written as compact JSON, so the writer does not spend its time on that.
+        /// Per decision, the outbox row's body and schedule already written as compact JSON (for
+        /// planned sends), so the writer does not spend its time on that.
         var encoded: [Encoded]
     }
 
     struct Encoded: Sendable {
         var request: [UInt8]?
-        var trace: [UInt8]?
+        var schedule: [UInt8]?
     }
 
     /// Evaluates the rules `event` triggers against `profile`: pure, safe to run beside the writer.
-    func plan(_ event: Event, profile: UserProfile?, traceEncoder: (@Sendable (RunTrace) -> [UInt8])? = nil) -> Planned? {
+    func plan(_ event: Event, profile: UserProfile?) -> Planned? {
         guard event.type != .identify, let name = event.name else { return nil }
         let triggered = rules.rules(triggeredBy: name)
         if triggered.isEmpty { return nil }
         let prepared = PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
         let decisions = triggered.map { RuleEvaluator.evaluate(rule: $0, prepared: prepared, context: context) }
-        let encoded = decisions.map { d in
-            Encoded(request: d.request?.compactUTF8, trace: traceEncoder.map { $0(Self.baseTrace(d)) })
+        let encoded = decisions.map { d -> Encoded in
+            guard case .planned = d.outcome else { return Encoded() }
+            return Encoded(request: d.request?.compactUTF8, schedule: d.schedule?.json.compactUTF8)
         }
         return Planned(profile: profile, prepared: prepared, decisions: decisions, encoded: encoded)
     }
 
-    /// The trace a decision makes before the limits are checked.
-    static func baseTrace(_ decision: Decision) -> RunTrace {
-        var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
-        if case .notMatched(let failure) = decision.outcome { trace.failedCondition = failure }
-        return trace
+    /// A decision's status and reason once the limits are checked (`held`: the limit that held a
+    /// planned send back).
+    static func outcome(_ decision: Decision, held: HeldBy?) -> (status: RunStatus, reason: String) {
+        switch decision.outcome {
+        case .notMatched: return (.notMatched, decision.reason)
+        case .skipped: return (.skipped, decision.reason)
+        case .failed: return (.failed, decision.reason)
+        case .planned: return held.map { (.skipped, $0.detail) } ?? (.pending, decision.reason)
+        }
     }
 
+    /// What a decision makes of its run: status, reason, the trace (the decision's gates, then the
+    /// limits' gates: the one that held it back, or those it passed), the request and schedule.
+    /// The decider (for its probe) and `TraceRebuilder` both build it here.
+    static func decided(_ decision: Decision, rule: Rule, held: HeldBy?) -> DecidedRun {
+        let (status, reason) = outcome(decision, held: held)
+        var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
+        if case .notMatched(let failure) = decision.outcome { trace.failedCondition = failure }
+        if let held, case .planned = decision.outcome {
+            trace.gates.append(Gate(name: held.gate, passed: false, detail: held.detail))
+        } else if status == .pending {
+            if rule.limit.oncePer != nil { trace.gates.append(Gate(name: "once_per", passed: true, detail: "key '\(decision.oncePerKey ?? "")' free")) }
+            if let cap = rule.limit.maxSends { trace.gates.append(Gate(name: "max_sends", passed: true, detail: "under \(cap.count) per \(DurationText.format(seconds: cap.per))")) }
+        }
+        return DecidedRun(
+            status: status, reason: reason, sendAt: decision.sendAt, trace: trace, request: decision.request, schedule: decision.schedule?.json)
+    }
+
+    /// - Parameters:
+    ///   - contextId: the `decide_contexts` row of `settings` (`StateTransaction.decideContextId`).
+    ///   - decided: with `keepDecided`, receives each run's id and what was decided.
     func process(
-        _ event: Event, seq: Int64, planned: Planned? = nil, in transaction: inout any StateTransaction, tally: inout [RunStatus: Int]
+        _ event: Event, seq: Int64, planned: Planned? = nil, contextId: Int64?, in transaction: inout any StateTransaction,
+        tally: inout [RunStatus: Int], decided: inout [(runId: Int64, run: DecidedRun)]
     ) throws {
         let userKey = event.userKey
-        var profile = try transaction.profile(for: userKey)
+        let profile = try transaction.profile(for: userKey)
 
         if event.type == .identify {
-            var updated = profile ?? UserProfile()
-            if case .object(let traits) = event.traits, !traits.isEmpty {
-                var merged = updated.traits.objectValue ?? [:]
-                for (k, v) in traits { merged[k] = v }
-                updated.traits = .object(merged)
-            }
-            if let zone = Self.learnedZone(from: event, current: updated.timeZone) { updated.timeZone = zone }
+            let updated = ProfileFold.apply(event, to: profile)
             if updated != profile { try transaction.saveProfile(updated, for: userKey, at: now) }
-            profile = updated
             return
         }
         guard let name = event.name else { return }
@@ -107,67 +130,41 @@ struct EventProcessor {
         let prepared = ahead?.prepared ?? PreparedEvent(event: event, profile: profile, defaultZone: settings.defaultZone)
         for (index, rule) in triggered.enumerated() {
             let decision = ahead?.decisions[index] ?? RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
-            let status = try record(decision, encoded: ahead?.encoded[index], rule: rule, event: event, seq: seq, in: &transaction)
+            let status = try record(
+                decision, encoded: ahead?.encoded[index], rule: rule, event: event, seq: seq, contextId: contextId, in: &transaction,
+                decided: &decided)
             tally[status, default: 0] += 1
             // Each run that noted a zone outside the tz database counts it (flint status).
             for zone in prepared.unknownZones { try transaction.noteUnknownZone(zone, user: userKey, at: now) }
         }
     }
 
-    /// The zone an identify call teaches the profile (docs/architecture.md, "Time zones"): the first
-    /// tz name among its `context.timezone`, `traits.time_zone` (Braze's attribute name) and
-    /// `traits.timezone`. A name outside the tz database is ignored when the profile already has a
-    /// good zone; otherwise it is kept, so the runs that read it say why the default zone applied.
-    static func learnedZone(from event: Event, current: String?) -> String? {
-        let given = [event.contextTimeZone, event.traits["time_zone"]?.stringValue, event.traits["timezone"]?.stringValue]
-            .compactMap { $0 }.filter { !$0.isEmpty }
-        if let good = given.first(where: ZoneName.isValid) { return good }
-        guard let bad = given.first, bad != current else { return nil }
-        return current.map(ZoneName.isValid) == true ? nil : bad
-    }
-
     private func record(
-        _ decision: Decision, encoded: Encoded? = nil, rule: Rule, event: Event, seq: Int64, in transaction: inout any StateTransaction
+        _ decision: Decision, encoded: Encoded? = nil, rule: Rule, event: Event, seq: Int64, contextId: Int64?,
+        in transaction: inout any StateTransaction, decided: inout [(runId: Int64, run: DecidedRun)]
     ) throws -> RunStatus {
-        var trace = Self.baseTrace(decision)
-        var status: RunStatus
-        var reason = decision.reason
-        switch decision.outcome {
-        case .notMatched:
-            status = .notMatched
-        case .skipped:
-            status = .skipped
-        case .failed:
-            status = .failed
-        case .planned:
-            status = .pending
-        }
+        // Only a planned send consults the limits; the run keeps which one held it back, if any.
+        var held: HeldBy?
+        if case .planned = decision.outcome { held = try limitHolding(decision, rule: rule, event: event, in: &transaction) }
+        let (status, reason) = Self.outcome(decision, held: held)
+        let body = status == .pending ? decision.request : nil
+        let key = body.map { _ in Self.outboxKey(rule: rule, event: event, recipient: decision.recipient) }
 
-        if status == .pending, let held = try limitHolding(decision, rule: rule, event: event, in: &transaction) {
-            status = .skipped
-            reason = held.reason
-            trace.gates.append(Gate(name: held.gate, passed: false, detail: held.reason))
-        } else if status == .pending {
-            if rule.limit.oncePer != nil { trace.gates.append(Gate(name: "once_per", passed: true, detail: "key '\(decision.oncePerKey ?? "")' free")) }
-            if let cap = rule.limit.maxSends { trace.gates.append(Gate(name: "max_sends", passed: true, detail: "under \(cap.count) per \(DurationText.format(seconds: cap.per))")) }
-        }
-
-        var run = NewRun(
+        let run = NewRun(
             eventSeq: seq, eventId: event.messageId, ruleId: rule.id, ruleVersion: rule.version, user: event.userKey,
-            status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, schedule: decision.schedule?.json,
-            request: decision.request, trace: trace, consumedAt: status == .pending ? now : nil, createdAt: now)
-        run.encodedRequest = encoded?.request
-        // The limits may have added gates: then the trace written ahead is not this one.
-        if trace.gates.count == decision.gates.count { run.encodedTrace = encoded?.trace }
+            status: status, reason: reason, action: rule.send.action, sendAt: decision.sendAt, outboxKey: key, held: held,
+            contextId: contextId, consumedAt: status == .pending ? now : nil, createdAt: now)
         let runId = try transaction.insertRun(run)
-        guard status == .pending, let body = decision.request else { return status }
-        if let key = decision.oncePerKey {
-            try transaction.setOncePer(rule: rule.id, key: key, eventTime: event.timestamp, runId: runId)
+        if keepDecided { decided.append((runId, Self.decided(decision, rule: rule, held: held))) }
+        guard let body, let key else { return status }
+        if let oncePerKey = decision.oncePerKey {
+            try transaction.setOncePer(rule: rule.id, key: oncePerKey, eventTime: event.timestamp, runId: runId)
         }
         var item = NewOutboxItem(
-            runId: runId, key: Self.outboxKey(rule: rule, event: event, recipient: decision.recipient), action: rule.send.action, body: body,
-            sendAt: decision.sendAt, createdAt: now)
+            runId: runId, key: key, action: rule.send.action, body: body, sendAt: decision.sendAt, createdAt: now,
+            schedule: decision.schedule?.json, zone: decision.zone)
         item.encodedBody = encoded?.request
+        item.encodedSchedule = encoded?.schedule
         _ = try transaction.insertOutbox(item)
         return status
     }
@@ -175,20 +172,20 @@ struct EventProcessor {
     /// The first limit that holds a planned send back, or nil.
     private func limitHolding(
         _ decision: Decision, rule: Rule, event: Event, in transaction: inout any StateTransaction
-    ) throws -> (gate: String, reason: String)? {
+    ) throws -> HeldBy? {
         if let oncePer = rule.limit.oncePer, let key = decision.oncePerKey,
             let last = try transaction.oncePerLast(rule: rule.id, key: key)
         {
             // Measured between event times, before or after (docs/architecture.md, Limits).
             let distance = abs(event.timestamp.timeIntervalSince(last))
             if distance < TimeInterval(oncePer.within) {
-                return ("once_per", "once_per: key '\(key)' already sent for an event at \(Timestamp.formatUTC(last)), less than \(DurationText.format(seconds: oncePer.within)) from this one")
+                return HeldBy(gate: "once_per", detail: "once_per: key '\(key)' already sent for an event at \(Timestamp.formatUTC(last)), less than \(DurationText.format(seconds: oncePer.within)) from this one")
             }
         }
         if let cap = rule.limit.maxSends {
             let count = try transaction.consumedCount(rule: rule.id, since: now.addingTimeInterval(-TimeInterval(cap.per)))
             if count >= cap.count {
-                return ("max_sends", "max_sends: \(count) sends in the last \(DurationText.format(seconds: cap.per)) reached the cap of \(cap.count)")
+                return HeldBy(gate: "max_sends", detail: "max_sends: \(count) sends in the last \(DurationText.format(seconds: cap.per)) reached the cap of \(cap.count)")
             }
         }
         return nil

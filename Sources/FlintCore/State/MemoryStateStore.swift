@@ -28,6 +28,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var plugins: [PluginStatus] = []
         var serve: ServeHeartbeat?
         var decidedThrough: Int64 = 0
+        /// `decide_contexts`: the id is the index + 1.
+        var contexts: [DecideContext] = []
     }
 
     struct Row: Sendable {
@@ -43,6 +45,10 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         var lastError: String?
         var createdAt: Date
         var updatedAt: Date
+        var schedule: JSONValue?
+        var zone: String?
+        /// The request the action accepted.
+        var sent: JSONValue?
     }
 
     private let state = Mutex(State())
@@ -117,7 +123,11 @@ public final class MemoryStateStore: StateStore, LedgerReader {
 
         mutating func recordRuleVersion(_ version: RuleVersionRecord) throws {
             let key = version.ruleId + "\u{0}" + version.version
-            if state.ruleVersions[key] == nil { state.ruleVersions[key] = version }
+            if state.ruleVersions[key] == nil {
+                state.ruleVersions[key] = version
+            } else if state.ruleVersions[key]?.text == nil, let text = version.text {
+                state.ruleVersions[key]?.text = text
+            }
         }
 
         func oncePerLast(rule: String, key: String) throws -> Date? { state.oncePer[rule + "\u{0}" + key]?.time }
@@ -130,13 +140,22 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             state.consumed.values.filter { $0.rule == rule && $0.at >= since }.count
         }
 
+        mutating func decideContextId(_ context: DecideContext) throws -> Int64 {
+            if let i = state.contexts.firstIndex(of: context) { return Int64(i + 1) }
+            state.contexts.append(context)
+            return Int64(state.contexts.count)
+        }
+
         mutating func insertRun(_ run: NewRun) throws -> Int64 {
             let id = state.nextRunId
             state.nextRunId += 1
+            // Compact, as the SQLite store keeps it: the trace is rebuilt on read.
+            let context = run.contextId.flatMap { i in i >= 1 && i <= state.contexts.count ? state.contexts[Int(i - 1)] : nil }
             state.runs[id] = RunRecord(
                 id: id, eventSeq: run.eventSeq, eventId: run.eventId, ruleId: run.ruleId, ruleVersion: run.ruleVersion,
                 user: run.user, status: run.status, reason: run.reason, action: run.action, sendAt: run.sendAt,
-                schedule: run.schedule, request: run.request, trace: run.trace, createdAt: run.createdAt, updatedAt: run.createdAt)
+                schedule: nil, request: nil, trace: RunTrace(), createdAt: run.createdAt, updatedAt: run.createdAt, outboxKey: run.outboxKey,
+                held: run.held, context: context, consumedAt: run.consumedAt)
             if let at = run.consumedAt { state.consumed[id] = (run.ruleId, at) }
             return id
         }
@@ -148,7 +167,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             state.outboxKeys[item.key] = id
             state.outbox[id] = Row(
                 id: id, runId: item.runId, key: item.key, action: item.action, body: item.body, sendAt: item.sendAt, state: .pending,
-                attempts: 0, nextAttemptAt: nil, lastError: nil, createdAt: item.createdAt, updatedAt: item.createdAt)
+                attempts: 0, nextAttemptAt: nil, lastError: nil, createdAt: item.createdAt, updatedAt: item.createdAt, schedule: item.schedule,
+                zone: item.zone)
             state.outboxByRun[item.runId] = id
             return true
         }
@@ -160,7 +180,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                 id: row.id, runId: row.runId, key: row.key, action: row.action, body: row.body, sendAt: row.sendAt, state: row.state,
                 attempts: row.attempts, nextAttemptAt: row.nextAttemptAt, lastError: row.lastError, createdAt: row.createdAt,
                 updatedAt: row.updatedAt, ruleId: run?.ruleId ?? "", ruleVersion: run?.ruleVersion ?? "", user: run?.user ?? "",
-                eventTime: event?.timestamp ?? row.createdAt, zone: run?.trace.zone, schedule: run?.schedule)
+                eventTime: event?.timestamp ?? row.createdAt, zone: row.zone, schedule: row.schedule)
         }
 
         func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {
@@ -195,7 +215,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             state.outbox[id] = row
         }
 
-        func run(id: Int64) throws -> RunRecord? { state.runs[id] }
+        func run(id: Int64) throws -> RunRecord? { state.runs[id].map { state.composed($0) } }
 
         func runStatus(id: Int64) throws -> RunStatus? { state.runs[id]?.status }
 
@@ -205,11 +225,14 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             run.reason = update.reason
             if let v = update.scheduleId { run.scheduleId = v }
             if let v = update.dispatchId { run.dispatchId = v }
-            if let v = update.request { run.request = v }
-            if let v = update.schedule { run.schedule = v }
             if let v = update.sendAt { run.sendAt = v }
             run.updatedAt = at
             state.runs[id] = run
+            // The request sent and its schedule are the outbox row's, as in the SQLite store.
+            if let o = state.outboxByRun[id] {
+                if let v = update.request { state.outbox[o]?.sent = v }
+                if let v = update.schedule { state.outbox[o]?.schedule = v }
+            }
         }
 
         mutating func abandonSending(at: Date) throws -> [Int64] {
@@ -270,8 +293,8 @@ public final class MemoryStateStore: StateStore, LedgerReader {
     // MARK: LedgerReader
 
     public func runs(_ query: RunQuery) async throws -> [RunRecord] {
-        state.withLock { s in
-            Self.page(
+        try state.withLock { s in
+            let runs = Self.page(
                 s.runs.values
                     .filter { r in
                         (query.rule == nil || r.ruleId == query.rule) && (query.status == nil || r.status == query.status)
@@ -280,7 +303,24 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                     }
                     .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) },
                 key: { ($0.createdAt, $0.id) }, cursor: { s.runs[$0].map { ($0.createdAt, $0.id) } },
-                before: query.before, after: query.after, limit: query.limit)
+                before: query.before, after: query.after, limit: query.limit
+            ).map { s.composed($0) }
+            guard query.traces else { return runs }
+            var rebuilder = TraceRebuilder(archive: Archive(state: s))
+            return try rebuilder.fill(runs)
+        }
+    }
+
+    /// The rebuilder's reads over one snapshot.
+    struct Archive: DecisionArchive {
+        let state: State
+
+        func event(seq: Int64) throws -> EventRecord? { state.events.first { $0.seq == seq } }
+
+        func ruleVersion(rule: String, version: String) throws -> RuleVersionRecord? { state.ruleVersions[rule + "\u{0}" + version] }
+
+        func identifies(user: String, before seq: Int64) throws -> [EventRecord] {
+            state.events.filter { $0.userKey == user && $0.type == .identify && $0.seq < seq }
         }
     }
 
@@ -306,7 +346,22 @@ public final class MemoryStateStore: StateStore, LedgerReader {
         return Array(kept.prefix(n))
     }
 
-    public func run(id: Int64) async throws -> RunRecord? { state.withLock { $0.runs[id] } }
+    public func run(id: Int64) async throws -> RunRecord? {
+        try state.withLock { s in
+            guard var run = s.runs[id].map({ s.composed($0) }) else { return nil }
+            var rebuilder = TraceRebuilder(archive: Archive(state: s))
+            try rebuilder.fill(&run)
+            return run
+        }
+    }
+
+    public func decision(ofRun id: Int64) async throws -> DecidedRun? {
+        try state.withLock { s in
+            guard let run = s.runs[id].map({ s.composed($0) }) else { return nil }
+            var rebuilder = TraceRebuilder(archive: Archive(state: s))
+            return try rebuilder.decision(of: run)
+        }
+    }
 
     public func events(_ query: EventQuery) async throws -> [EventRecord] {
         state.withLock { s in
@@ -319,6 +374,13 @@ public final class MemoryStateStore: StateStore, LedgerReader {
                     .sorted { ($0.receivedAt, $0.seq) > ($1.receivedAt, $1.seq) },
                 key: { ($0.receivedAt, $0.seq) }, cursor: { seq in s.events.first { $0.seq == seq }.map { ($0.receivedAt, $0.seq) } },
                 before: query.before, after: query.after, limit: query.limit)
+        }
+    }
+
+    public func events(seqs: [Int64]) async throws -> [Int64: EventRecord] {
+        state.withLock { s in
+            let wanted = Set(seqs)
+            return Dictionary(uniqueKeysWithValues: s.events.filter { wanted.contains($0.seq) }.map { ($0.seq, $0) })
         }
     }
 
@@ -374,7 +436,7 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             return StoreStatus(
                 runsByStatus: counts, events: s.events.count, rejected: s.rejected.count, outboxPending: pending.count,
                 oldestPendingCreatedAt: pending.map(\.createdAt).min(), ruleVersions: s.ruleVersions.count,
-                lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)),
+                lastFailures: Array(s.runs.values.filter { $0.status == .failed }.sorted { $0.id > $1.id }.prefix(5)).map { s.composed($0) },
                 lastEventAt: s.events.last?.receivedAt, outboxDead: dead.count, oldestDeadCreatedAt: dead.map(\.createdAt).min(),
                 outboxUnknown: unknown.count, oldestUnknownCreatedAt: unknown.map(\.createdAt).min(),
                 decisionBacklog: undecided.count, oldestUndecidedAt: undecided.first?.receivedAt)
@@ -439,6 +501,17 @@ public final class MemoryStateStore: StateStore, LedgerReader {
             s.rejected.removeAll { now.timeIntervalSince($0.receivedAt) > policy.rejected }
             return PruneResult(events: removedEvents, runs: removedRuns, rejected: rejectedBefore - s.rejected.count)
         }
+    }
+}
+
+extension MemoryStateStore.State {
+    /// A run as the ledger reads it: the request sent and the schedule from its outbox row.
+    func composed(_ run: RunRecord) -> RunRecord {
+        guard let o = outboxByRun[run.id], let row = outbox[o] else { return run }
+        var run = run
+        run.request = row.sent
+        run.schedule = row.schedule
+        return run
     }
 }
 

@@ -32,6 +32,9 @@ public protocol StateTransaction: DispatchTransaction {
     /// How many runs of a rule reached `pending` at or after `since` (for `max_sends`).
     func consumedCount(rule: String, since: Date) throws -> Int
 
+    /// The id of the `decide_contexts` row for these settings, written if it is new.
+    mutating func decideContextId(_ context: DecideContext) throws -> Int64
+
     mutating func insertRun(_ run: NewRun) throws -> Int64
     /// Inserts an outbox row; false (and nothing written) when a row with the same key exists.
     mutating func insertOutbox(_ item: NewOutboxItem) throws -> Bool
@@ -51,10 +54,6 @@ public protocol StateTransaction: DispatchTransaction {
     mutating func replacePluginStatuses(_ statuses: [PluginStatus]) throws
     /// Replaces what `flint serve` last said about itself (what `flint status` reads).
     mutating func saveServeHeartbeat(_ heartbeat: ServeHeartbeat) throws
-}
-
-extension StateStore {
-    public var traceEncoder: (@Sendable (RunTrace) -> [UInt8])? { nil }
 }
 
 extension StateTransaction {
@@ -82,10 +81,6 @@ public protocol StateStore: Sendable {
     /// The saved profiles of these users (a read; users without one are absent).
     func profiles(for userKeys: [String]) async throws -> [String: UserProfile]
 
-    /// How this store writes a run's trace (compact JSON), so the decider can do it off the writer;
-    /// nil when the store does not keep it as text.
-    var traceEncoder: (@Sendable (RunTrace) -> [UInt8])? { get }
-
     /// Deletes what the policy no longer keeps. Pending and scheduled runs, and their events, are kept.
     func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult
 }
@@ -107,11 +102,15 @@ public struct RunQuery: Sendable, Hashable {
     /// Paging: only runs listed before this run id (newer ones); the `limit` nearest to it, still
     /// returned newest first. `flint runs --follow` polls with it.
     public var after: Int64?
+    /// Rebuild each run's trace (and its planned request and schedule) (docs/architecture.md, Runs
+    /// and the ledger). Listings that show no trace leave it off: they read the compact rows only.
+    public var traces: Bool
 
     public init(
         rule: String? = nil, status: RunStatus? = nil, user: String? = nil, event: String? = nil, since: Date? = nil, limit: Int = 50,
-        before: Int64? = nil, after: Int64? = nil
+        before: Int64? = nil, after: Int64? = nil, traces: Bool = true
     ) {
+        self.traces = traces
         self.rule = rule
         self.status = status
         self.user = user
@@ -293,11 +292,18 @@ public struct PruneResult: Sendable, Hashable {
 public protocol LedgerReader: Sendable {
     /// Newest first.
     func runs(_ query: RunQuery) async throws -> [RunRecord]
+    /// A run with its trace rebuilt (and, where the row has none, its planned request and schedule).
     func run(id: Int64) async throws -> RunRecord?
+    /// What was decided for a run, decided again from its compact row (`TraceRebuilder`): nil when
+    /// there is no such run. Runs decided before compact runs have nothing to rebuild from: their
+    /// stored trace, request and schedule stand in.
+    func decision(ofRun id: Int64) async throws -> DecidedRun?
     /// Newest first.
     func events(_ query: EventQuery) async throws -> [EventRecord]
     /// By messageId, or by sequence number given as digits.
     func event(id: String) async throws -> EventRecord?
+    /// These events (those still in the ledger), by sequence number, in one read.
+    func events(seqs: [Int64]) async throws -> [Int64: EventRecord]
     /// Newest first.
     func rejected(_ query: EventQuery) async throws -> [RejectedRecord]
     func status() async throws -> StoreStatus

@@ -66,7 +66,7 @@ extension RuleDecoder {
         return Rule(
             id: id, description: description, enabled: enabled, trigger: trigger, send: send, schedule: schedule,
             limit: limit, cancelOn: cancelOn, location: location(node),
-            version: RuleVersion.hash(definition), definition: definition)
+            version: RuleVersion.hash(definition), definition: definition, fileText: text)
     }
 
     // MARK: when / cancel_on

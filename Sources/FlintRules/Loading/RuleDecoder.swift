@@ -4,9 +4,14 @@ import Foundation
 /// Turns one rule's nodes into a `Rule`, collecting every problem instead of stopping at the first.
 struct RuleDecoder {
     let file: String
+    /// The file's whole text, carried on each rule (`Rule.fileText`).
+    let text: String?
     private(set) var diagnostics: [Diagnostic] = []
 
-    init(file: String) { self.file = file }
+    init(file: String, text: String? = nil) {
+        self.file = file
+        self.text = text
+    }
 
     // MARK: Reporting
 

@@ -46,7 +46,7 @@ public enum RuleLoader {
             case .success(let node?):
                 root = node
             }
-            var decoder = RuleDecoder(file: file.path)
+            var decoder = RuleDecoder(file: file.path, text: file.text)
             var ruleNodes: [SourceNode] = []
             if let pairs = root.mapping, pairs.contains(where: { $0.key.scalarText == "rules" }) {
                 if let f = decoder.fields(root, in: "rules file", allowed: ["rules"]), let (_, list) = f["rules"] {

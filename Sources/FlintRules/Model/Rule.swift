@@ -19,12 +19,16 @@ public final class Rule: Sendable {
     public let version: String
     /// The rule's definition as canonical JSON, kept with each version.
     public let definition: JSONValue
+    /// The text of the file it was loaded from, kept with each version so the ledger can parse the
+    /// exact rule again when it rebuilds a run's trace; nil for rules not loaded from text.
+    public let fileText: String?
 
     public init(
         id: String, description: String? = nil, enabled: Bool = true, trigger: Trigger, send: SendSpec,
         schedule: ScheduleSpec = ScheduleSpec(), limit: LimitSpec = LimitSpec(), cancelOn: [Trigger] = [],
-        location: SourceLocation, version: String = "", definition: JSONValue = .null
+        location: SourceLocation, version: String = "", definition: JSONValue = .null, fileText: String? = nil
     ) {
+        self.fileText = fileText
         self.id = id
         self.description = description
         self.enabled = enabled

@@ -9,7 +9,8 @@ struct BenchCommand: AsyncParsableCommand {
               swift run -c release flint bench rules
               swift run -c release flint bench ingest --events 200000
               swift run -c release flint bench dispatch --sends 5000
+              swift run -c release flint bench ledger
             """,
-        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self]
+        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self, BenchLedger.self]
     )
 }

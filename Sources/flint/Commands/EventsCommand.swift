@@ -95,7 +95,7 @@ struct EventsShow: AsyncParsableCommand {
             Terminal.err("error: no event \(id) (flint events lists them; rejected input: flint events --rejected)")
             throw ExitCode(1)
         }
-        let runs = try await ledger.runs(RunQuery(event: e.messageId, limit: 1000))
+        let runs = try await ledger.runs(RunQuery(event: e.messageId, limit: 1000, traces: json))
         if json {
             var o = e.json.objectValue ?? [:]
             o["runs"] = .array(runs.map(\.json))

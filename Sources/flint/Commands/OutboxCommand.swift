@@ -160,7 +160,7 @@ struct SchedulesList: AsyncParsableCommand {
         let wide = listing.wide
         let status = RunStatus(rawValue: self.status)
         let page = try await Page.load(listing, id: \.id) { limit, before, after in
-            try await ledger.runs(RunQuery(status: status, limit: limit, before: before, after: after))
+            try await ledger.runs(RunQuery(status: status, limit: limit, before: before, after: after, traces: listing.json))
         }
         let runs = page.rows
         if listing.json {

@@ -58,10 +58,11 @@ struct RunsList: AsyncParsableCommand {
         }
     }
 
+    /// The table reads compact rows only; `--json` shows each run's trace, so it is rebuilt.
     func query(limit: Int, before: Int64?, after: Int64?) throws -> RunQuery {
         RunQuery(
             rule: rule, status: status.flatMap(RunStatus.init(rawValue:)), user: user, event: event, since: try parseSince(since), limit: limit,
-            before: before, after: after)
+            before: before, after: after, traces: listing.json)
     }
 
     func run() async throws {
@@ -124,7 +125,7 @@ struct RunsList: AsyncParsableCommand {
         emit(backlog)
         if cursor == nil {
             // Nothing matched yet: start after the newest run of any kind (none: from the start).
-            cursor = try await ledger.runs(RunQuery(limit: 1)).first?.id
+            cursor = try await ledger.runs(RunQuery(limit: 1, traces: false)).first?.id
         }
         while !stop.stopped {
             // No cursor (the store was empty): run ids start at 1, so every run is newer than 0.
@@ -193,6 +194,7 @@ struct RunsShow: AsyncParsableCommand {
         rows.append(["updated", time(r.updatedAt)])
         if let zone = r.trace.zone { rows.append(["zone", zone]) }
         Terminal.out(Terminal.table(rows.map { ["  " + $0[0]] + [$0[1]] }))
+        if let note = r.trace.note { Terminal.out("note: " + note) }
         Terminal.out("gates:")
         Terminal.out(Terminal.table(r.trace.gates.map { ["  " + ($0.passed ? "pass" : "FAIL"), $0.name, $0.detail] }))
         if !r.trace.steps.isEmpty {

@@ -32,18 +32,22 @@ struct WhyCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try global.configuration()
         let ledger = try StoreAccess.openForReading(config)
-        let rules = RulesInView(folder: config.rules)
-
+        // The rules folder is read only when a message needs it (parsing it costs more than the
+        // answer itself on a big ledger).
         if let rule {
             let known = try await ledger.knownRuleIds()
-            if !rules.ids.contains(rule) && !known.contains(rule) {
-                Terminal.err(Self.unknownRule(rule, rules: rules, ledgerIds: known))
-                throw ExitCode(2)
+            if !known.contains(rule) {
+                let rules = RulesInView(folder: config.rules)
+                if !rules.ids.contains(rule) {
+                    Terminal.err(Self.unknownRule(rule, rules: rules, ledgerIds: known))
+                    throw ExitCode(2)
+                }
             }
         }
 
         let runs = try await ledger.runs(RunQuery(rule: rule, user: user, event: event, limit: limit))
         if runs.isEmpty {
+            let rules = RulesInView(folder: config.rules)
             let message = try await NoRuns(ledger: ledger, rules: rules, user: user, rule: rule, event: event).explain()
             if json {
                 Terminal.out("[]")
@@ -55,9 +59,10 @@ struct WhyCommand: AsyncParsableCommand {
         }
 
         let outbox = try await ledger.outboxRows(runIds: runs.map(\.id))
+        let events = try await ledger.events(seqs: runs.map(\.eventSeq))
         var out: [JSONValue] = []
         for r in runs {
-            let e = try await ledger.event(id: r.eventId)
+            let e = events[r.eventSeq]
             let what = e.map { "\(Self.eventName($0)) (\($0.messageId)) at \(Timestamp.formatUTC($0.timestamp))" } ?? r.eventId
             let stoppedBy = r.trace.gates.first { !$0.passed }
             let explanation = Self.explain(r, stoppedBy: stoppedBy, outbox: outbox[r.id])
@@ -191,7 +196,7 @@ struct NoRuns {
             if e.userKey != user {
                 return head + "event \(event) is from user \(e.userKey), not \(user): flint why --user \(e.userKey) --event \(event)"
             }
-            let made = try await ledger.runs(RunQuery(event: e.messageId, limit: 50))
+            let made = try await ledger.runs(RunQuery(event: e.messageId, limit: 50, traces: false))
             if made.isEmpty {
                 if e.type == .identify {
                     return head + "event \(event) is an identify call; identify calls update the user's profile and trigger no rule."
@@ -205,7 +210,7 @@ struct NoRuns {
         }
 
         let events = try await ledger.events(EventQuery(user: user, limit: Self.eventWindow))
-        let userRuns = try await ledger.runs(RunQuery(user: user, limit: 10))
+        let userRuns = try await ledger.runs(RunQuery(user: user, limit: 10, traces: false))
         if events.isEmpty && userRuns.isEmpty {
             return head + "Flint has no event from this user (check the id: flint events --user \(user); ids are case-sensitive)."
         }

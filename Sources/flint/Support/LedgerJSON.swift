@@ -43,6 +43,7 @@ extension RunTrace {
         ]
         if let zone { o["zone"] = .string(zone) }
         if let oncePerKey { o["once_per_key"] = .string(oncePerKey) }
+        if let note { o["note"] = .string(note) }
         if let f = failedCondition {
             o["failed_condition"] = ["path": .string(f.path), "op": .string(f.op), "expected": f.expected, "seen": f.seen ?? .null, "explanation": .string(f.explanation)]
         }

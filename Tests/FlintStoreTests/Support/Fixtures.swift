@@ -23,13 +23,12 @@ enum Fixture {
 
     static func run(
         seq: Int64, event: String, rule: String = "cart", version: String = "v1", user: String = "u-1",
-        status: RunStatus = .pending, createdAt: Date = t0, consumedAt: Date? = nil, trace: RunTrace = RunTrace(),
-        sendAt: Date? = nil, request: JSONValue? = nil
+        status: RunStatus = .pending, createdAt: Date = t0, consumedAt: Date? = nil, sendAt: Date? = nil, held: HeldBy? = nil,
+        outboxKey: String? = nil
     ) -> NewRun {
         NewRun(
             eventSeq: seq, eventId: event, ruleId: rule, ruleVersion: version, user: user, status: status,
-            reason: "\(status.rawValue) by \(rule)", action: "braze", sendAt: sendAt,
-            schedule: sendAt.map { .object(["time": .string(Timestamp.formatUTC($0))]) }, request: request, trace: trace,
+            reason: "\(status.rawValue) by \(rule)", action: "braze", sendAt: sendAt, outboxKey: outboxKey, held: held,
             consumedAt: consumedAt, createdAt: createdAt)
     }
 
