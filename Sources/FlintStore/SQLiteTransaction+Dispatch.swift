@@ -31,11 +31,11 @@ extension SQLiteTransaction {
 
     func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem] {
         let rows = try Row.fetchAll(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 SELECT \(Self.outboxColumns) \(Self.outboxFrom)
                 WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) ORDER BY o.id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, limit])
+                """), arguments: [now.timeIntervalSince1970, limit])
         return try rows.map(outboxItem)
     }
 
@@ -52,16 +52,16 @@ extension SQLiteTransaction {
         }
         arguments += [limit]
         let rows = try Row.fetchAll(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 SELECT \(Self.outboxColumns) \(Self.outboxFrom)
                 WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) AND \(filter) ORDER BY o.id LIMIT ?
-                """, arguments: arguments)
+                """), arguments: arguments)
         return try rows.map(outboxItem)
     }
 
     func outbox(id: Int64) throws -> OutboxItem? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?", arguments: [id]).map(outboxItem)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.outboxColumns) \(Self.outboxFrom) WHERE o.id = ?"), arguments: [id]).map(outboxItem)
     }
 
     func outbox(runId: Int64) throws -> OutboxItem? {
@@ -115,16 +115,16 @@ extension SQLiteTransaction {
 
     mutating func markSending(ids: [Int64], at: Date) throws {
         for part in ids.chunked(Self.idsPerStatement) {
-            try db.execute(
-                sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))",
+            try db.cachedStatement(
+                sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))").execute(
                 arguments: StatementArguments([at.timeIntervalSince1970] as [any DatabaseValueConvertible]) + StatementArguments(part))
         }
     }
 
     mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
         for part in ids.chunked(Self.idsPerStatement) {
-            try db.execute(
-                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))",
+            try db.cachedStatement(
+                sql: "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))").execute(
                 arguments: StatementArguments([state.rawValue, attempts, nextAttemptAt?.timeIntervalSince1970, lastError, at.timeIntervalSince1970] as [(any DatabaseValueConvertible)?])
                     + StatementArguments(part))
         }
@@ -136,23 +136,23 @@ extension SQLiteTransaction {
         let sentId = try update.request.map { try recordSent($0) }
         let scheduleText = update.schedule?.compactJSON
         for part in ids.chunked(Self.idsPerStatement) {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE runs SET status = ?, reason = ?, schedule_id = coalesce(?, schedule_id), dispatch_id = coalesce(?, dispatch_id),
                     send_at = coalesce(?, send_at), updated_at = ?
                     WHERE id IN (\(Self.placeholders(part.count)))
-                    """,
+                    """).execute(
                 arguments: StatementArguments(
                     [
                         update.status.rawValue, update.reason, update.scheduleId, update.dispatchId, update.sendAt?.timeIntervalSince1970,
                         at.timeIntervalSince1970,
                     ] as [(any DatabaseValueConvertible)?]) + StatementArguments(part))
             if sentId != nil || scheduleText != nil {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         UPDATE outbox SET sent_id = coalesce(?, sent_id), schedule = coalesce(?, schedule)
                         WHERE run_id IN (\(Self.placeholders(part.count)))
-                        """,
+                        """).execute(
                     arguments: StatementArguments([sentId, scheduleText] as [(any DatabaseValueConvertible)?]) + StatementArguments(part))
             }
         }
@@ -181,12 +181,12 @@ extension SQLiteTransaction {
     func nextDue(after now: Date) throws -> Date? {
         let t = now.timeIntervalSince1970
         let next = try Double.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 SELECT min(at) FROM (
                   SELECT min(next_attempt_at) AS at FROM outbox WHERE state = 'pending' AND next_attempt_at > ?
                   UNION ALL SELECT min(next_attempt_at) FROM cancellations WHERE state = 'pending' AND next_attempt_at > ?)
-                """, arguments: [t, t])
+                """), arguments: [t, t])
         return next.map { Date(timeIntervalSince1970: $0) }
     }
 
@@ -249,11 +249,11 @@ extension SQLiteTransaction {
 
     func dueCancellations(now: Date, limit: Int) throws -> [Cancellation] {
         try Row.fetchAll(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 SELECT run_id, campaign_id, schedule_id, reason, by_event, state, attempts, next_attempt_at, last_error FROM cancellations
                 WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY run_id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, limit]
+                """), arguments: [now.timeIntervalSince1970, limit]
         ).map { row in
             let state: String = row[5]
             let next: Double? = row[7]
