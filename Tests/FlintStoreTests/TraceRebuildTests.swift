@@ -60,10 +60,12 @@ struct TraceRebuildTests {
         ])
     }
 
-    @Test("every run rebuilds to what was decided, in every status, across identify calls, a rule edit and a changed default zone")
-    func rebuildEqualsDecided() async throws {
+    @Test(
+        "every run rebuilds to what was decided, in every status, across identify calls, a rule edit and a changed default zone",
+        arguments: [StoreKind.sqlite, .memory])
+    func rebuildEqualsDecided(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try SQLiteStateStore(path: folder.path())
+        let store = try kind.open(in: folder)
         let clock = TestClock("2026-11-29T18:00:01.234Z")
         let probe = DecisionProbe()
         let book = RuleBook()
@@ -128,9 +130,16 @@ struct TraceRebuildTests {
                 Self.track("Cart Abandoned", "c-9", user: "u-7", at: "2026-11-29T20:10:00Z", properties: ["value": 70]),
             ], source: "test")
 
-        // Then every status was reached,
+        // Then every status was reached, each the way the events above meant,
         let runs = try await store.runs(RunQuery(limit: 1000, traces: false))
         #expect(Set(runs.map(\.status)) == Set(RunStatus.allCases), "\(runs.map { "\($0.id) \($0.ruleId) \($0.status) \($0.reason)" })")
+        func run(_ event: String, _ rule: String) -> RunRecord? { runs.first { $0.eventId == event && $0.ruleId == rule } }
+        #expect(run("c-1", "cart")?.status == .unknown && run("p-1", "capped")?.status == .scheduled)
+        #expect(run("c-2", "cart")?.held?.gate == "once_per" && run("p-3", "capped")?.held?.gate == "max_sends")
+        #expect(run("c-3", "cart")?.status == .notMatched && run("l-1", "morning")?.status == .skipped && run("l-1", "morning")?.held == nil)
+        #expect(run("c-4", "cart")?.status == .cancelled && run("c-4", "cart")?.cancelledBy == "o-1")
+        #expect(run("c-5", "cart")?.status == .failed && run("p-4", "capped")?.status == .pending && run("c-6", "cart")?.status == .pending)
+        #expect(run("c-7", "cart")?.held?.gate == "once_per" && run("c-7", "cart")?.ruleVersion == edited.rule(id: "cart")?.version)
         #expect(runs.allSatisfy { !$0.traced && $0.trace == RunTrace() }, "listings read the compact rows only")
         // and every run rebuilds to exactly what was decided: trace, request, schedule, status, send time.
         let decided = probe.decided
