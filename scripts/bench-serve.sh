@@ -37,6 +37,16 @@ request = function()
 end
 LUA
 
+# Starts flint serve on port 18192 with a fresh database; SERVE is its pid (exec: the serve itself,
+# not a subshell, so stop_serve's TERM reaches it).
+start_serve() {
+  rm -rf "$WORK/serve.db"*
+  (cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning exec "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") &
+  SERVE=$!
+  wait_port 18192
+}
+stop_serve() { kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null || true; }
+
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
 p99() { awk '/ 99%/ {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $5}' "$1"; }
@@ -50,29 +60,25 @@ kill $BASE; wait $BASE 2>/dev/null || true
 
 echo "== (b) flint serve: Segment /v1/track, single events, $(ls "$RULES" | wc -l) rules, the Braze sandbox"
 cp -r "$RULES" "$WORK/rules"
-(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
-wait_port 18192
+start_serve
 wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/track.lua" http://127.0.0.1:18192 | tee "$WORK/b.txt"
 METRICS=$(curl -s http://127.0.0.1:18192/metrics)
 LEFT=$(backlog "$WORK/serve.db")
 START=$(date +%s.%N)
 while [ "$(backlog "$WORK/serve.db")" != "0" ]; do sleep 0.2; done
 CATCHUP=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e-s}')
-PID=$(pgrep -f "serve --listen 127.0.0.1:18192" | head -1)
-RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$PID"/status)
+RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$SERVE"/status)
 STATUS_B=$("$BIN" status --database "$WORK/serve.db" --rules "$WORK/rules" | grep -E "^(events|decisions|runs|outbox)")
-kill -TERM "$PID"; wait $SERVE 2>/dev/null || true
+stop_serve
 
 echo "== (b2) flint serve at half of (b)'s rate: latency when not saturated"
 HALF=$(awk -v b="$(rps "$WORK/b.txt")" 'BEGIN {printf "%d", b/2}')
 # wrk has no rate option; each of the 64 connections waits DELAY ms before its next request.
 DELAY=$(awk -v r="$HALF" 'BEGIN {d = 64000 / (r > 0 ? r : 1); printf "%d", (d < 1 ? 1 : d)}')
 sed "s/^request = function()/delay = function() return $DELAY end\nrequest = function()/" "$WORK/track.lua" > "$WORK/track-half.lua"
-rm -rf "$WORK/serve.db"*
-(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
-wait_port 18192
+start_serve
 wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/track-half.lua" http://127.0.0.1:18192 | tee "$WORK/b2.txt"
-kill -TERM $SERVE; wait $SERVE 2>/dev/null || true
+stop_serve
 
 echo "== (d) flint serve: NDJSON batches of 100 events on /v1/events, accepted then decided"
 cat > "$WORK/ndjson.lua" <<LUA
@@ -89,15 +95,13 @@ request = function()
   return wrk.format("POST", "/v1/events", {["Content-Type"] = "application/x-ndjson", ["Authorization"] = "Bearer $TOKEN"}, table.concat(lines, "\n"))
 end
 LUA
-rm -rf "$WORK/serve.db"*
-(cd "$WORK" && FLINT_WEBHOOK_TOKEN=$TOKEN FLINT_LOG_LEVEL=warning "$BIN" serve --listen 127.0.0.1:18192 --database "$WORK/serve.db" --rules "$WORK/rules" --inbox "$WORK/inbox" > "$WORK/serve.out" 2> "$WORK/serve.err") & SERVE=$!
-wait_port 18192
+start_serve
 START_D=$(date +%s.%N)
 wrk -t2 -c16 -d"${DURATION}s" --latency -s "$WORK/ndjson.lua" http://127.0.0.1:18192 | tee "$WORK/d.txt"
 while [ "$(backlog "$WORK/serve.db")" != "0" ]; do sleep 0.2; done
 D_S=$(awk -v s="$START_D" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e-s}')
 D_EVENTS=$("$BIN" status --json --database "$WORK/serve.db" --rules "$WORK/rules" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
-kill -TERM $SERVE; wait $SERVE 2>/dev/null || true
+stop_serve
 
 echo "== (c) flint ingest: $INGEST_EVENTS events"
 python3 - "$INGEST_EVENTS" > "$WORK/events.ndjson" <<'PY'
@@ -114,7 +118,7 @@ STATUS_C=$("$BIN" status --database "$WORK/ingest.db" --rules "$WORK/rules" | gr
 
 echo
 echo "== summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t2 -c64 -d${DURATION}s)"
-printf "(a) bare Hummingbird 202:        %10s req/s  p99 %s\n" "$(rps "$WORK/a.txt")" "$(p99 "$WORK/a.txt")"
+printf "(a) bare Hummingbird 202:        %10s req/s  p99 %s  non-2xx %s\n" "$(rps "$WORK/a.txt")" "$(p99 "$WORK/a.txt")" "$(non2xx "$WORK/a.txt" || echo 0)"
 printf "(b) flint serve /v1/track:       %10s req/s  p99 %s  non-2xx %s\n" "$(rps "$WORK/b.txt")" "$(p99 "$WORK/b.txt")" "$(non2xx "$WORK/b.txt" || echo 0)"
 awk -v a="$(rps "$WORK/a.txt")" -v b="$(rps "$WORK/b.txt")" 'BEGIN {printf "(b)/(a): %.2f\n", b/a}'
 echo "    undecided when wrk stopped: $LEFT; decided all of them ${CATCHUP}s later"

@@ -133,6 +133,10 @@ struct PlannerPropertyTests {
             let plan = Planner.plan(input)
             let context = "seed \(seed) \(c)\n  steps: " + plan.steps.map { "[\($0.kind.rawValue)] \($0.message)" }.joined(separator: " | ")
             #expect(Planner.plan(input) == plan, "not deterministic: \(context)")
+            var unexplained = input
+            unexplained.explain = false
+            let bare = Planner.plan(unexplained)
+            #expect(bare.outcome == plan.outcome && bare.zone == plan.zone && bare.steps.isEmpty, "explaining changed the plan: \(context)")
             let kinds = Set(plan.steps.map(\.kind))
             let expectedZone: TimeZone =
                 if case .named(let name) = spec.timeZone { TimeZone(identifier: name)! } else { input.userZone ?? input.defaultZone }

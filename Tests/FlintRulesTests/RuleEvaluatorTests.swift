@@ -123,4 +123,66 @@ struct RuleEvaluatorTests {
         #expect(failure.path == "user.traits.plan")
         #expect(failure.seen == "free")
     }
+
+    @Test("deciding unexplained (as the decider does) gives the same outcome, reason, send time, request and zone as explained, with no gates or steps")
+    func unexplainedIsTheSameDecision() throws {
+        let rules = try [
+            """
+            id: late-skip
+            when: { event: E, if: { properties.n: { gt: 1 } } }
+            send: { campaign_id: c-1 }
+            schedule: { at: "09:00", time_zone: user, on: [mon, wed], if_late: skip, quiet_hours: { from: "21:00", to: "08:00" } }
+            limit: { once_per: { key: "{{ userId }}", within: 1d } }
+            """,
+            """
+            id: local
+            when: { event: E }
+            send: { campaign_id: c-2, trigger_properties: { n: "{{ properties.n }}" } }
+            schedule: { after: 2h, at: "10:00", in_local_time: true }
+            """,
+            """
+            id: optimal
+            when: { event: E }
+            send: { campaign_id: c-3, recipient: { email: "{{ properties.email }}", prioritization: [identified] } }
+            schedule: { after: 3d, at_optimal_time: true }
+            """,
+            """
+            id: far
+            when: { event: E }
+            send: { campaign_id: c-4 }
+            schedule: { after: 89d, at: "23:59" }
+            """,
+            """
+            id: plugin
+            when: { event: E }
+            send: { action: hook, with: { who: "{{ userId }}", n: "{{ properties.n }}" } }
+            schedule: { after: 30m, quiet_hours: { from: "22:00", to: "07:00" }, time_zone: Australia/Lord_Howe }
+            """,
+        ].map(rule)
+        let events = try [
+            event(["event": "E", "userId": "u-1", "timestamp": "2026-11-29T18:05:00Z", "properties": ["n": 0], "context": ["timezone": "Europe/Paris"]]),
+            event(["event": "E", "userId": "u-2", "timestamp": "2026-11-29T18:05:00Z", "properties": ["n": 5, "email": "a@b.c"], "context": ["timezone": "Asia/Kolkata"]]),
+            event(["event": "E", "userId": "u-3", "timestamp": "2026-11-23T08:00:00Z", "properties": ["n": 3], "context": ["timezone": "Mars/Phobos"]]),
+            event(["event": "E", "anonymousId": "a-4", "timestamp": "2026-11-29T18:06:00Z", "properties": ["n": 2, "email": ""]]),
+        ]
+        var outcomes: Set<String> = []
+        for r in rules {
+            for e in events {
+                for profile in [nil, UserProfile(traits: ["plan": "pro"], timeZone: "America/New_York")] {
+                    let explained = RuleEvaluator.evaluate(rule: r, event: e, profile: profile, context: PlanningContext(now: Self.now))
+                    let bare = RuleEvaluator.evaluate(rule: r, event: e, profile: profile, context: PlanningContext(now: Self.now, explain: false))
+                    let what = "\(r.id) for \(e.messageId)"
+                    #expect(bare.outcome == explained.outcome, "\(what)")
+                    #expect(bare.reason == explained.reason, "\(what)")
+                    #expect(bare.sendAt == explained.sendAt && bare.schedule == explained.schedule, "\(what)")
+                    #expect(bare.request == explained.request && bare.recipient == explained.recipient, "\(what)")
+                    #expect(bare.zone == explained.zone && bare.oncePerKey == explained.oncePerKey, "\(what)")
+                    #expect(bare.gates.isEmpty && bare.steps.isEmpty, "\(what)")
+                    #expect(!explained.gates.isEmpty, "\(what)")
+                    outcomes.insert(explained.statusName)
+                }
+            }
+        }
+        #expect(outcomes == ["not_matched", "skipped", "failed", "pending"], "every kind of outcome is compared")
+    }
 }

@@ -16,8 +16,10 @@ struct EventProcessor {
     /// Also hand back, per run, the trace, request and schedule decided (`DecisionProbe`, tests).
     var keepDecided = false
 
+    /// Decisions are made unexplained (no gate details, no planner steps): the row keeps the outcome
+    /// and the trace is rebuilt, explained, on demand. Explained only when a test keeps what was decided.
     var context: PlanningContext {
-        PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead)
+        PlanningContext(now: now, defaultZone: settings.defaultZone, companyZone: settings.companyZone, lead: settings.lead, explain: keepDecided)
     }
 
     /// The pure part of deciding an event for its triggered rules, computed from a profile read

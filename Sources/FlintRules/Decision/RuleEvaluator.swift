@@ -25,12 +25,17 @@ public struct PlanningContext: Sendable {
     public var companyZone: TimeZone?
     /// The lead L, seconds.
     public var lead: Int
+    /// Whether the decision says how it got there: its gates and the planner's steps. The decider
+    /// decides without them (the run's trace is rebuilt on demand, with them); the outcome, reason,
+    /// send time, schedule and request are the same either way.
+    public var explain: Bool
 
-    public init(now: Date, defaultZone: TimeZone = TimeZone(identifier: "UTC")!, companyZone: TimeZone? = nil, lead: Int = 60) {
+    public init(now: Date, defaultZone: TimeZone = TimeZone(identifier: "UTC")!, companyZone: TimeZone? = nil, lead: Int = 60, explain: Bool = true) {
         self.now = now
         self.defaultZone = defaultZone
         self.companyZone = companyZone
         self.lead = lead
+        self.explain = explain
     }
 }
 
@@ -78,6 +83,12 @@ public struct Decision: Sendable {
     /// Who the send is for, as the outbox key names it (Braze: its recipient); nil for an action
     /// plugin's send, which is one per (rule, event).
     public var recipient: String?
+
+    /// Adds a gate when the decision is explained (its detail is built only then).
+    mutating func gate(_ name: String, passed: Bool, _ detail: @autoclosure () -> String, if explain: Bool) {
+        guard explain else { return }
+        gates.append(Gate(name: name, passed: passed, detail: detail()))
+    }
 
     /// A one-line reason for listings: the failed gate's detail, or the plan.
     public var reason: String {
@@ -179,47 +190,47 @@ public enum RuleEvaluator {
     public static func evaluate(rule: Rule, prepared: PreparedEvent, context: PlanningContext) -> Decision {
         var decision = Decision(
             ruleId: rule.id, ruleVersion: rule.version, outcome: .planned, gates: [], steps: [], action: rule.send.action)
-        decision.gates.reserveCapacity(5)
-        decision.gates.append(Gate(name: "trigger", passed: true, detail: "the event's name is in when.event"))
+        if context.explain { decision.gates.reserveCapacity(5) }
+        decision.gate("trigger", passed: true, "the event's name is in when.event", if: context.explain)
         let scope = prepared.scope
 
         if let condition = rule.trigger.condition {
             let result = condition.evaluate(in: scope)
             if let failure = result.failure, !result.passed {
-                decision.gates.append(Gate(name: "condition", passed: false, detail: failure.explanation))
+                decision.gate("condition", passed: false, failure.explanation, if: context.explain)
                 decision.outcome = .notMatched(failure)
                 return decision
             }
-            decision.gates.append(Gate(name: "condition", passed: true, detail: "all conditions hold"))
+            decision.gate("condition", passed: true, "all conditions hold", if: context.explain)
         }
 
         let zone = prepared.userZone
         switch rule.schedule.timeZone {
         case .named(let name):
             // The notes still apply: in_local_time also reads the wall clock in the user's zone.
-            decision.gates.append(Gate(name: "zone", passed: true, detail: (["rule zone \(name)"] + prepared.zoneNotes).joined(separator: "; ")))
-        case .user: decision.gates.append(Gate(name: "zone", passed: true, detail: prepared.zoneDetail))
+            decision.gate("zone", passed: true, (["rule zone \(name)"] + prepared.zoneNotes).joined(separator: "; "), if: context.explain)
+        case .user: decision.gate("zone", passed: true, prepared.zoneDetail, if: context.explain)
         }
 
         let plan = Planner.plan(
             PlannerInput(
                 eventTime: prepared.event.timestamp, now: context.now, schedule: rule.schedule, userZone: zone,
-                defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead))
+                defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead, explain: context.explain))
         decision.steps = plan.steps
         decision.zone = ZoneName.display(plan.zone)
         switch plan.outcome {
         case .skip(let reason):
-            decision.gates.append(Gate(name: "planner", passed: false, detail: reason))
+            decision.gate("planner", passed: false, reason, if: context.explain)
             decision.outcome = .skipped(reason)
             return decision
         case .fail(let reason):
-            decision.gates.append(Gate(name: "planner", passed: false, detail: reason))
+            decision.gate("planner", passed: false, reason, if: context.explain)
             decision.outcome = .failed(reason)
             return decision
         case .send(let schedule, let sendAt):
             decision.schedule = schedule
             decision.sendAt = sendAt
-            decision.gates.append(Gate(name: "planner", passed: true, detail: "schedule \(schedule.time)" + (schedule.inLocalTime ? " in local time" : schedule.atOptimalTime ? " at optimal time" : "")))
+            decision.gate("planner", passed: true, "schedule \(schedule.time)" + (schedule.inLocalTime ? " in local time" : schedule.atOptimalTime ? " at optimal time" : ""), if: context.explain)
         }
 
         if rule.send.isBraze {
@@ -227,19 +238,19 @@ public enum RuleEvaluator {
             case .success(let body):
                 decision.request = body
                 decision.recipient = BrazeRequestBuilder.recipientKey(of: body)
-                decision.gates.append(Gate(name: "render", passed: true, detail: "request built"))
+                decision.gate("render", passed: true, "request built", if: context.explain)
             case .failure(let failure):
-                decision.gates.append(Gate(name: "render", passed: false, detail: failure.reason))
+                decision.gate("render", passed: false, failure.reason, if: context.explain)
                 decision.outcome = .failed(failure.reason)
             }
         } else {
             decision.request = rule.send.with?.render(in: scope) ?? .object([:])
-            decision.gates.append(Gate(name: "render", passed: true, detail: "body for action '\(rule.send.action)' built"))
+            decision.gate("render", passed: true, "body for action '\(rule.send.action)' built", if: context.explain)
         }
         if case .planned = decision.outcome, let oncePer = rule.limit.oncePer {
             guard let key = oncePer.key.renderString(in: scope), !key.isEmpty else {
                 let reason = "limit.once_per.key rendered empty from '\(oncePer.key.source)'"
-                decision.gates.append(Gate(name: "render", passed: false, detail: reason))
+                decision.gate("render", passed: false, reason, if: context.explain)
                 decision.outcome = .failed(reason)
                 return decision
             }

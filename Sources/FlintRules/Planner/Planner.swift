@@ -98,8 +98,7 @@ private struct PlannerRun {
             let wall = clock.wallClock(c)
             record(.at, "at \(TimeText.time(at.secondsOfDay)) in \(zoneName)\(spec.after == nil ? "" : " (the first after the delay)"): \(TimeText.wall(wall)) (\(TimeText.utc(c)))", c)
             if !skipped.isEmpty {
-                let names = skipped.map { "\($0.weekday.rawValue) \(TimeText.date($0))" }.joined(separator: ", ")
-                record(.weekday, "on \(Self.describe(spec.on)): skipped \(names)", c)
+                record(.weekday, "on \(Self.describe(spec.on)): skipped \(skipped.map { "\($0.weekday.rawValue) \(TimeText.date($0))" }.joined(separator: ", "))", c)
             }
             recordDST(chosen.resolution, date: chosen.date, time: at.secondsOfDay, clock: clock, what: "at")
         }
@@ -226,6 +225,7 @@ private struct PlannerRun {
     }
 
     private mutating func recordDST(_ resolution: ZoneClock.Resolution, date: CivilDate, time: Int, clock: ZoneClock, what: String) {
+        guard input.explain else { return }
         let wanted = TimeText.wall(WallClock(date: date, secondsOfDay: time))
         let zoneName = Self.name(clock.zone)
         if resolution.gapShift != 0 {
@@ -242,8 +242,10 @@ private struct PlannerRun {
         }
     }
 
-    private mutating func record(_ kind: PlanStep.Kind, _ message: String, _ instant: Int64? = nil) {
-        steps.append(PlanStep(kind: kind, message: message, instant: instant.map(Self.date)))
+    /// A step; its text is built only when the plan is explained.
+    private mutating func record(_ kind: PlanStep.Kind, _ message: @autoclosure () -> String, _ instant: Int64? = nil) {
+        guard input.explain else { return }
+        steps.append(PlanStep(kind: kind, message: message(), instant: instant.map(Self.date)))
     }
 
     private func finish(_ outcome: PlanOutcome, zone: TimeZone) -> Plan {

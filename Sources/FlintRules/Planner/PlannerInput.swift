@@ -17,10 +17,14 @@ public struct PlannerInput: Sendable {
     public var companyZone: TimeZone?
     /// L: the lead in seconds (`lead`, default 60 s).
     public var lead: Int
+    /// Whether the plan says how it got there (its steps). The decider plans without them: they are
+    /// rebuilt with the run's trace when someone asks (docs/architecture.md, Runs and the ledger).
+    /// The outcome is the same either way.
+    public var explain: Bool
 
     public init(
         eventTime: Date, now: Date, schedule: ScheduleSpec, userZone: TimeZone?, defaultZone: TimeZone,
-        companyZone: TimeZone? = nil, lead: Int = 60
+        companyZone: TimeZone? = nil, lead: Int = 60, explain: Bool = true
     ) {
         self.eventTime = eventTime
         self.now = now
@@ -29,5 +33,6 @@ public struct PlannerInput: Sendable {
         self.defaultZone = defaultZone
         self.companyZone = companyZone
         self.lead = lead
+        self.explain = explain
     }
 }

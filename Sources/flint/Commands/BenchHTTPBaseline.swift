@@ -19,10 +19,13 @@ struct BenchHTTPBaseline: AsyncParsableCommand {
     func run() async throws {
         guard let (host, port) = ServeCommand.parseListen(listen) else { throw ValidationError("--listen must be host:port") }
         let router = Router()
-        router.post("/v1/events") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 4 << 20)
-            let ok = (try? JSONParser.parse(body.readableBytesView)) != nil
-            return Response(status: ok ? .accepted : .badRequest, body: .init(byteBuffer: ByteBuffer(string: #"{"accepted":1,"duplicates":0,"rejected":[]}"#)))
+        // Flint's endpoints, so a workload meant for flint serve gets 202s here too (not 404s).
+        for path in ["/v1/events", "/v1/track", "/v1/identify", "/v1/batch"] {
+            router.post(RouterPath(path)) { request, _ -> Response in
+                let body = try await request.body.collect(upTo: 4 << 20)
+                let ok = (try? JSONParser.parse(body.readableBytesView)) != nil
+                return Response(status: ok ? .accepted : .badRequest, body: .init(byteBuffer: ByteBuffer(string: #"{"accepted":1,"duplicates":0,"rejected":[]}"#)))
+            }
         }
         var logger = Logger(label: "flint.bench")
         logger.logLevel = .warning
