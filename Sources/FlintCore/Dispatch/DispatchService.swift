@@ -156,13 +156,23 @@ public final class DispatchService: Service, Sendable {
     private func loop(_ lane: Lane, stopping: StopFlag) async {
         while !Task.isCancelled, !stopping.isSet {
             var next: Date?
+            var held = false
             do {
-                next = try await pass(lane)
+                (next, held) = try await pass(lane)
             } catch {
                 logger.error("dispatch pass failed; trying again shortly", metadata: ["error": "\(error)"])
                 next = now().addingTimeInterval(1)
             }
             if stopping.isSet { return }
+            if held {
+                // Sends wait for their group to fill (the coalesce window): the rows committed
+                // meanwhile would mostly wait too, so the next look comes after a tenth of the window,
+                // not at every commit (re-reading the held rows at every decided batch was most of
+                // what dispatch cost under load).
+                let settle = now().addingTimeInterval(settings.coalesceWindow / 10)
+                await sleeper(min(next ?? settle, settle))
+                if stopping.isSet { return }
+            }
             if let next, next <= now() { continue }
             await sleep(until: next, on: lane.signal)
         }
@@ -187,14 +197,15 @@ public final class DispatchService: Service, Sendable {
     @discardableResult
     public func pass() async throws -> Date {
         try await withThrowingTaskGroup(of: Date?.self) { group in
-            for lane in lanes { group.addTask { try await self.pass(lane) } }
+            for lane in lanes { group.addTask { try await self.pass(lane).wake } }
             var next = Date.distantFuture
             for try await wake in group { if let wake { next = min(next, wake) } }
             return next
         }
     }
 
-    private func pass(_ lane: Lane) async throws -> Date? {
+    /// - Returns: when to look again at the latest, and whether sends were held for the window.
+    private func pass(_ lane: Lane) async throws -> (wake: Date?, held: Bool) {
         let start = now()
         let (page, cancellations) = try await store.write { t in
             let page = try t.dueOutbox(now: start, limit: Self.pageSize, actions: lane.filter)
@@ -215,7 +226,7 @@ public final class DispatchService: Service, Sendable {
                     sentAt: start)
             }
             if !finished.isEmpty { wakeAt(try await record(finished, action: nil, lookedAt: start)) }
-            return wake
+            return (wake, false)
         }
         for c in cancellations { await cancel(c, action: action) }
         let declared = action.dispatch
@@ -224,7 +235,7 @@ public final class DispatchService: Service, Sendable {
         if let paused = pauses.withLock({ $0.pause(of: name) }) {
             guard paused.nextProbe <= start, !due.isEmpty else {
                 wakeAt(due.isEmpty ? nil : paused.nextProbe)
-                return wake
+                return (wake, false)
             }
             // The probe: the oldest held send, alone.
             let probe = due.removeFirst()
@@ -232,10 +243,10 @@ public final class DispatchService: Service, Sendable {
             wakeAt(try await send([BatchedRequest(items: [probe], request: declared.coalescing.map { $0.merge([Batcher.request(for: probe)]) } ?? Batcher.request(for: probe))], action: action, replanned: [], lookedAt: start, probe: true))
             if let still = pauses.withLock({ $0.pause(of: name) }) {
                 wakeAt(still.nextProbe)
-                return wake
+                return (wake, false)
             }
         }
-        if due.isEmpty { return wake }
+        if due.isEmpty { return (wake, false) }
 
         // Late sends are planned again first (their schedule may change, and with it their group).
         var ready: [OutboxItem] = []
@@ -254,7 +265,7 @@ public final class DispatchService: Service, Sendable {
             ready, coalescing: declared.coalescing, alone: { !(rules.rule(id: $0.ruleId)?.cancelOn.isEmpty ?? true) }, now: start)
         wakeAt(heldUntil)
         wakeAt(try await send(requests, action: action, replanned: replanned, lookedAt: start))
-        return wake
+        return (wake, heldUntil != nil)
     }
 
     /// Sends requests to one action, up to `maxInFlight` at once within its budget, and records
