@@ -57,7 +57,7 @@ struct BenchRules: ParsableCommand {
         let context = PlanningContext(now: now, defaultZone: TimeZone(identifier: "UTC")!, companyZone: TimeZone(identifier: "America/New_York"), lead: 60)
 
         var decodeTimes: [Double] = [], foundationTimes: [Double] = [], matchTimes: [Double] = []
-        var matchOnlyTimes: [Double] = [], planTimes: [Double] = []
+        var matchOnlyTimes: [Double] = [], planTimes: [Double] = [], explainedTimes: [Double] = []
         var evaluations = 0, planned = 0, matched = 0
         for _ in 0..<rounds {
             // (a) decode: our JSON reader + event checks, as ingest does.
@@ -106,30 +106,42 @@ struct BenchRules: ParsableCommand {
                     let plan = Planner.plan(
                         PlannerInput(
                             eventTime: event.timestamp, now: context.now, schedule: rule.schedule, userZone: prepared.userZone,
-                            defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead))
+                            defaultZone: context.defaultZone, companyZone: context.companyZone, lead: context.lead, explain: false))
                     if case .send = plan.outcome { planned += 0 }
                 }
             }
             planTimes.append((clock.now - start).seconds)
             matched = matchedCount
 
-            // (d) the whole decision, as the engine makes it: match + plan + the Braze body + the trace.
+            // (d) the whole decision, as the decider makes it: match + plan + the Braze body, unexplained.
             evaluations = 0
             planned = 0
+            var unexplained = context
+            unexplained.explain = false
             start = clock.now
             for event in decoded {
                 let rules = ruleSet.rules(triggeredBy: event.name ?? "")
                 if rules.isEmpty { continue }
                 let prepared = PreparedEvent(event: event, profile: nil, defaultZone: context.defaultZone)
                 for rule in rules {
-                    let d = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context)
+                    let d = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: unexplained)
                     evaluations += 1
                     if case .planned = d.outcome { planned += 1 }
                 }
             }
             matchTimes.append((clock.now - start).seconds)
+
+            // (e) the same, explained (gates and planner steps): what rebuilding a run's trace costs.
+            start = clock.now
+            for event in decoded {
+                let rules = ruleSet.rules(triggeredBy: event.name ?? "")
+                if rules.isEmpty { continue }
+                let prepared = PreparedEvent(event: event, profile: nil, defaultZone: context.defaultZone)
+                for rule in rules { _ = RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context) }
+            }
+            explainedTimes.append((clock.now - start).seconds)
         }
-        let decode = median(decodeTimes), foundation = median(foundationTimes), whole = median(matchTimes)
+        let decode = median(decodeTimes), foundation = median(foundationTimes), whole = median(matchTimes), explained = median(explainedTimes)
         let matchOnly = median(matchOnlyTimes), matchPlan = median(planTimes)
         let n = Double(events)
         Terminal.out("flint bench rules: \(rules) rules over \(names) event names, \(events) events (mean \(totalBytes / events) bytes), \(rounds) rounds, medians")
@@ -143,9 +155,12 @@ struct BenchRules: ParsableCommand {
             row("decode (Foundation JSONDecoder, reference)", foundation),
             row("match (trigger lookup + conditions)", matchOnly),
             row("match + plan (+ the planner)", matchPlan),
-            row("whole decision (+ Braze body + trace)", whole),
+            row("whole decision, as the decider makes it (+ Braze body)", whole),
+            row("explained decision (+ gates, planner steps: a trace rebuild)", explained),
         ]))
         Terminal.out(String(format: "  per event: %.1f rules triggered, %.2f matched, %.2f planned sends", Double(evaluations) / n, Double(matched) / n, Double(planned) / n))
+        let triggered = max(1, Double(evaluations) / n)
+        Terminal.out(String(format: "  per triggered rule: match + plan %.0f%% of the event's decode, the decider's whole decision %.0f%% (goal: match + plan <= 25%%)", matchPlan / decode / triggered * 100, whole / decode / triggered * 100))
     }
 
     private func median(_ xs: [Double]) -> Double {
