@@ -64,10 +64,11 @@ public final class ExecAction: Action, Service, Sendable {
     public func perform(_ request: SendRequest, context: PluginContext) async -> ActionOutcome {
         let spec = supervisor.spec
         let deadline = Date().addingTimeInterval(spec.timeout)
-        // A plugin that is starting gets until the timeout to say hello; one waiting out its backoff
-        // is not waited for (the dispatcher would hold its other sends meanwhile).
+        // A plugin that is starting gets until the timeout to say hello, and one that has just said
+        // it gets the moment until its session is attached (the board says running a little before);
+        // one waiting out its backoff is not waited for (the dispatcher would hold its other sends).
         var session = live.withLock { $0 }
-        while session == nil, Date() < deadline, !Task.isCancelled, supervisor.board.status(name)?.state == .starting {
+        while session == nil, Date() < deadline, !Task.isCancelled, [.starting, .running].contains(supervisor.board.status(name)?.state) {
             try? await Task.sleep(for: .milliseconds(20))
             session = live.withLock { $0 }
         }
