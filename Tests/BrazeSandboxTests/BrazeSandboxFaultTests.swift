@@ -76,17 +76,26 @@ struct BrazeSandboxFaultTests {
         }
     }
 
+    /// The first recorded call, waiting for it with a deadline (the sandbox records a held request
+    /// as it takes it; on a loaded machine that can come a moment after the client sent it).
+    static func firstCall(_ sandbox: BrazeSandbox) async -> SandboxCall? {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sandbox.calls().isEmpty, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return sandbox.calls().first
+    }
+
     @Test("a hung request times the client out; with createBeforeFault the schedule exists")
     func hang() async throws {
         try await withSandbox { client, sandbox in
             sandbox.inject(.hang(createBeforeFault: true))
             let port = try #require(client.port)
-            let outcome = await sendAlone(port: port, timeout: .milliseconds(300))
+            // 2 s: on a loaded machine the request must reach the sandbox before the client gives up.
+            let outcome = await sendAlone(port: port, timeout: .seconds(2))
             guard case .timedOut = outcome else {
                 Issue.record("expected the client to time out, got \(outcome)")
                 return
             }
-            let call = try #require(sandbox.calls().first)
+            let call = try #require(await Self.firstCall(sandbox))
             #expect(call.outcome == .hung)
             #expect(call.status == nil)
             #expect(call.effect == .created)
@@ -101,12 +110,12 @@ struct BrazeSandboxFaultTests {
         try await withSandbox { client, sandbox in
             sandbox.inject(.hang())
             let port = try #require(client.port)
-            let outcome = await sendAlone(port: port, timeout: .milliseconds(200))
+            let outcome = await sendAlone(port: port, timeout: .seconds(2))
             guard case .timedOut = outcome else {
                 Issue.record("expected the client to time out, got \(outcome)")
                 return
             }
-            #expect(sandbox.calls().first?.outcome == .hung)
+            #expect(await Self.firstCall(sandbox)?.outcome == .hung)
             #expect(sandbox.schedules().isEmpty)
         }
     }
