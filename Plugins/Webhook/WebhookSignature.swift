@@ -20,8 +20,8 @@ public struct WebhookSignature: Sendable, Hashable {
         for part in header.split(separator: ",") {
             let pair = part.split(separator: "=", maxSplits: 1)
             guard pair.count == 2 else { return .failure(.malformed) }
-            let key = pair[0].trimmingCharacters(in: .whitespaces)
-            let value = pair[1].trimmingCharacters(in: .whitespaces)
+            let key = String(pair[0].trimmedOWS)
+            let value = String(pair[1].trimmedOWS)
             switch key {
             case "t":
                 timestampText = value
