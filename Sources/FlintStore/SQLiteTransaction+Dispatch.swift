@@ -40,8 +40,22 @@ extension SQLiteTransaction {
     }
 
     func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        try outboxRows(where: "(o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)", [now.timeIntervalSince1970], actions: actions, limit: limit)
+    }
+
+    func freshOutbox(after id: Int64, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        // outbox_due (state, next_attempt_at, id): an equality on the first two, a range on the id.
+        try outboxRows(where: "o.next_attempt_at IS NULL AND o.id > ?", [id], actions: actions, limit: limit)
+    }
+
+    func retriesDue(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        try outboxRows(where: "o.next_attempt_at <= ?", [now.timeIntervalSince1970], actions: actions, limit: limit)
+    }
+
+    /// Pending rows of some actions that meet `condition`, oldest first.
+    private func outboxRows(where condition: String, _ values: StatementArguments, actions: ActionFilter, limit: Int) throws -> [OutboxItem] {
         let filter: String
-        var arguments: StatementArguments = [now.timeIntervalSince1970]
+        var arguments = values
         switch actions {
         case .only(let name):
             filter = "o.action = ?"
@@ -55,7 +69,7 @@ extension SQLiteTransaction {
             db.cachedStatement(
                 sql: """
                 SELECT \(Self.outboxColumns) \(Self.outboxFrom)
-                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) AND \(filter) ORDER BY o.id LIMIT ?
+                WHERE o.state = 'pending' AND \(condition) AND \(filter) ORDER BY o.id LIMIT ?
                 """), arguments: arguments)
         return try rows.map(outboxItem)
     }
@@ -119,6 +133,20 @@ extension SQLiteTransaction {
                 sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))").execute(
                 arguments: StatementArguments([at.timeIntervalSince1970] as [any DatabaseValueConvertible]) + StatementArguments(part))
         }
+    }
+
+    mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64> {
+        var marked = Set<Int64>()
+        for part in ids.chunked(Self.idsPerStatement) {
+            let statement = try db.cachedStatement(
+                sql: """
+                UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ?
+                WHERE id IN (\(Self.placeholders(part.count))) AND state = 'pending' RETURNING id
+                """)
+            marked.formUnion(
+                try Int64.fetchAll(statement, arguments: StatementArguments([at.timeIntervalSince1970] as [any DatabaseValueConvertible]) + StatementArguments(part)))
+        }
+        return marked
     }
 
     mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {

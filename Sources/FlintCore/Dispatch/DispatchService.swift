@@ -80,6 +80,35 @@ public final class DispatchService: Service, Sendable {
     private let pauses: Mutex<PauseAndProbe>
     private let budgets: Mutex<[String: Budget]>
     private let counters = Mutex(Status(pausedReason: nil, pause: nil, requests: 0, unknown: 0, lastError: nil))
+    /// Per lane (by action name; "" for the rows no plugin provides), what it remembers between looks.
+    private let memories = Mutex<[String: LaneMemory]>([:])
+
+    /// What a lane remembers between looks: the rows it holds for their coalescing window, read once
+    /// rather than again at every look (re-reading and decoding them was most of what dispatch cost
+    /// at a steady rate), and the newest row it has read. A full read of the due rows still happens
+    /// whenever nothing is held, at least every `fullReadInterval` while something is, and after any
+    /// look that left rows unsent (a pause, a budget wait, a failure): a row the lane did not keep in
+    /// memory is never out of sight for longer than that.
+    struct LaneMemory: Sendable {
+        var held: [OutboxItem] = []
+        var cursor: Int64 = 0
+        var lastFullRead = Date.distantPast
+        var fullReadNeeded = true
+
+        func needsFullRead(at now: Date) -> Bool {
+            fullReadNeeded || held.isEmpty || now.timeIntervalSince(lastFullRead) >= DispatchService.fullReadInterval
+        }
+
+        /// The held rows, then the fresh ones and the retries come due, by id, each once.
+        static func merged(_ held: ArraySlice<OutboxItem>, _ fresh: [OutboxItem], _ retries: [OutboxItem]) -> [OutboxItem] {
+            if retries.isEmpty { return Array(held) + fresh }
+            var seen = Set<Int64>()
+            return (Array(held) + fresh + retries).filter { seen.insert($0.id).inserted }.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// The longest a lane that holds rows goes without reading every due row again.
+    static let fullReadInterval: TimeInterval = 1
 
     /// - Parameter sleep: sleeps until an instant of `now`'s clock (returns early when cancelled);
     ///   the default sleeps on the continuous clock for the time left.
@@ -207,13 +236,36 @@ public final class DispatchService: Service, Sendable {
     /// - Returns: when to look again at the latest, and whether sends were held for the window.
     private func pass(_ lane: Lane) async throws -> (wake: Date?, held: Bool) {
         let start = now()
-        let (page, cancellations) = try await store.write { t in
-            let page = try t.dueOutbox(now: start, limit: Self.pageSize, actions: lane.filter)
-            guard let action = lane.action else { return (page, [Cancellation]()) }
+        let memoryKey = lane.action ?? ""
+        let remembered = memories.withLock { $0[memoryKey] ?? LaneMemory() }
+        let fullRead = remembered.needsFullRead(at: start)
+        // Held rows whose window has not ended are not looked at again (no batching, no replanning)
+        // until it has: only the fresh rows, the retries come due and the ripe held rows are.
+        let window = settings.coalesceWindow
+        // Held rows are in id order, which is the order they were decided in: the ripe ones come first.
+        let split = fullRead ? 0 : remembered.held.firstIndex { $0.attempts == 0 && $0.createdAt.addingTimeInterval(window) > start } ?? remembered.held.endIndex
+        let ripe = fullRead ? [] : remembered.held[..<split]
+        let waiting = fullRead ? [] : remembered.held[split...]
+        let (page, more, cancellations) = try await store.write { t in
+            let page: [OutboxItem]
+            let more: Bool
+            if fullRead {
+                page = try t.dueOutbox(now: start, limit: Self.pageSize, actions: lane.filter)
+                more = page.count >= Self.pageSize
+            } else {
+                let fresh = try t.freshOutbox(after: remembered.cursor, limit: Self.pageSize, actions: lane.filter)
+                let retries = try t.retriesDue(now: start, limit: Self.pageSize, actions: lane.filter)
+                page = LaneMemory.merged(ripe, fresh, retries)
+                more = fresh.count >= Self.pageSize || retries.count >= Self.pageSize
+            }
+            guard let action = lane.action else { return (page, more, [Cancellation]()) }
             let deletes = try t.dueCancellations(now: start, limit: 200).filter { try t.run(id: $0.runId)?.action == action }
-            return (page, deletes)
+            return (page, more, deletes)
         }
-        var wake: Date? = page.count >= Self.pageSize ? start : nil
+        // Until this look ends well, the next one reads everything due again.
+        var memory = LaneMemory(held: [], cursor: max(remembered.cursor, page.last?.id ?? 0, waiting.last?.id ?? 0), lastFullRead: fullRead ? start : remembered.lastFullRead)
+        memories.withLock { $0[memoryKey] = memory }
+        var wake: Date? = more ? start : nil
         func wakeAt(_ date: Date?) {
             if let date { wake = min(wake ?? date, date) }
         }
@@ -240,13 +292,20 @@ public final class DispatchService: Service, Sendable {
             // The probe: the oldest held send, alone.
             let probe = due.removeFirst()
             pauses.withLock { $0.probing(name, now: start) }
-            wakeAt(try await send([BatchedRequest(items: [probe], request: declared.coalescing.map { $0.merge([Batcher.request(for: probe)]) } ?? Batcher.request(for: probe))], action: action, replanned: [], lookedAt: start, probe: true))
+            wakeAt(try await send([BatchedRequest(items: [probe], request: declared.coalescing.map { $0.merge([Batcher.request(for: probe)]) } ?? Batcher.request(for: probe))], action: action, replanned: [], lookedAt: start, probe: true).wake)
             if let still = pauses.withLock({ $0.pause(of: name) }) {
                 wakeAt(still.nextProbe)
                 return (wake, false)
             }
         }
-        if due.isEmpty { return (wake, false) }
+        let waitingUntil = waiting.first.map { $0.createdAt.addingTimeInterval(window) }
+        if due.isEmpty {
+            memory.held = Array(waiting)
+            memory.fullReadNeeded = false
+            memories.withLock { $0[memoryKey] = memory }
+            wakeAt(waitingUntil)
+            return (wake, !waiting.isEmpty)
+        }
 
         // Late sends are planned again first (their schedule may change, and with it their group).
         var ready: [OutboxItem] = []
@@ -264,15 +323,25 @@ public final class DispatchService: Service, Sendable {
         let (requests, heldUntil) = Batcher(window: settings.coalesceWindow).batch(
             ready, coalescing: declared.coalescing, alone: { !(rules.rule(id: $0.ruleId)?.cancelOn.isEmpty ?? true) }, now: start)
         wakeAt(heldUntil)
-        wakeAt(try await send(requests, action: action, replanned: replanned, lookedAt: start))
-        return (wake, heldUntil != nil)
+        wakeAt(waitingUntil)
+        let taken = Set(requests.lazy.flatMap { $0.items.map(\.id) })
+        // Held again: the rows still waiting, then the fresh ones the batcher held (newer, so the order holds).
+        memory.held = Array(waiting) + ready.filter { !taken.contains($0.id) }
+        let sent = try await send(requests, action: action, replanned: replanned, lookedAt: start)
+        wakeAt(sent.wake)
+        memory.fullReadNeeded = sent.leftover
+        memories.withLock { $0[memoryKey] = memory }
+        return (wake, heldUntil != nil || !waiting.isEmpty)
     }
 
     /// Sends requests to one action, up to `maxInFlight` at once within its budget, and records
     /// their outcomes as they come (several requests per transaction). Returns when to look again
-    /// (a budget refill, the next retry or probe).
-    private func send(_ requests: [BatchedRequest], action: any Action, replanned: Set<Int64>, lookedAt: Date, probe: Bool = false) async throws -> Date? {
+    /// (a budget refill, the next retry or probe), and whether requests were left unsent (a pause, a
+    /// budget wait): their rows stay pending for a later look.
+    private func send(_ requests: [BatchedRequest], action: any Action, replanned: Set<Int64>, lookedAt: Date, probe: Bool = false) async throws -> (wake: Date?, leftover: Bool) {
         let name = action.name
+        let coalescing = action.dispatch.coalescing
+        var settled = 0
         var context = PluginContext(name: name, logger: logger)
         context.logger[metadataKey: "plugin.name"] = "\(name)"
         let actionContext = context
@@ -338,8 +407,9 @@ public final class DispatchService: Service, Sendable {
                 if !wave.isEmpty {
                     let at = now()
                     let ids = wave.flatMap { $0.items.map(\.id) }
+                    let marked: Set<Int64>
                     do {
-                        try await store.write { t in try t.markSending(ids: ids, at: at) }
+                        marked = try await store.write { t in try t.markSendingIfPending(ids: ids, at: at) }
                     } catch {
                         logger.error("cannot mark the outbox rows as sending; not sending them", metadata: ["error": "\(error)"])
                         budgets.withLock { b in for _ in wave { b[name]?.release(facts: nil, answered: false, now: at) } }
@@ -348,11 +418,24 @@ public final class DispatchService: Service, Sendable {
                         queue.removeAll()
                         break
                     }
-                    for request in wave {
+                    for var request in wave {
+                        settled += 1
+                        if request.items.contains(where: { !marked.contains($0.id) }) {
+                            // Rows cancelled (or taken by another process) since the look that read
+                            // them: they do not go out; the others do, merged again without them.
+                            let kept = request.items.filter { marked.contains($0.id) }
+                            guard !kept.isEmpty else {
+                                budgets.withLock { $0[name]?.release(facts: nil, answered: false, now: at) }
+                                continue
+                            }
+                            let singles = kept.map(Batcher.request(for:))
+                            request = BatchedRequest(items: kept, request: coalescing.map { $0.merge(singles) } ?? singles[0])
+                        }
                         inFlight += 1
+                        let outgoing = request
                         group.addTask {
-                            let response = await action.respond(to: request.request, context: actionContext)
-                            return Finished(request: request, response: response, replanned: replanned, sentAt: at)
+                            let response = await action.respond(to: outgoing.request, context: actionContext)
+                            return Finished(request: outgoing, response: response, replanned: replanned, sentAt: at)
                         }
                     }
                 }
@@ -372,7 +455,7 @@ public final class DispatchService: Service, Sendable {
             let again = now()
             wake = min(wake ?? again, again)
         }
-        return wake
+        return (wake, settled < requests.count)
     }
 
     /// Writes the outcomes of several requests in one transaction: per request, one statement for

@@ -154,6 +154,11 @@ public protocol DispatchTransaction {
     func dueOutbox(now: Date, limit: Int) throws -> [OutboxItem]
     /// The same, for one action's rows (`only`), or for rows of actions not in a list (`noneOf`).
     func dueOutbox(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem]
+    /// Pending rows never tried (no retry time) with an id above `after`, oldest first: what was
+    /// committed since the dispatcher last looked.
+    func freshOutbox(after id: Int64, limit: Int, actions: ActionFilter) throws -> [OutboxItem]
+    /// Pending rows whose retry time has come, oldest first.
+    func retriesDue(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem]
     func outbox(id: Int64) throws -> OutboxItem?
     /// The outbox row of a run, if it has one.
     func outbox(runId: Int64) throws -> OutboxItem?
@@ -176,6 +181,9 @@ public protocol DispatchTransaction {
 
     /// Marks rows `sending` and counts the attempt, before their request goes out.
     mutating func markSending(ids: [Int64], at: Date) throws
+    /// `markSending` for the rows still pending (not cancelled or sent since they were read);
+    /// returns the ids it marked.
+    mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64>
     /// Sets the same state on several rows.
     mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
     /// Makes the same change to several runs.
@@ -188,6 +196,24 @@ public protocol DispatchTransaction {
 }
 
 extension DispatchTransaction {
+    public func freshOutbox(after id: Int64, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        Array(try dueOutbox(now: .distantPast, limit: .max, actions: actions).lazy.filter { $0.id > id && $0.nextAttemptAt == nil }.prefix(limit))
+    }
+
+    public func retriesDue(now: Date, limit: Int, actions: ActionFilter) throws -> [OutboxItem] {
+        Array(try dueOutbox(now: now, limit: .max, actions: actions).lazy.filter { $0.nextAttemptAt != nil }.prefix(limit))
+    }
+
+    public mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64> {
+        var marked = Set<Int64>()
+        for id in ids {
+            guard let row = try outbox(id: id), row.state == .pending else { continue }
+            try setOutbox(id: id, state: .sending, attempts: row.attempts + 1, nextAttemptAt: nil, lastError: nil, body: nil, at: at)
+            marked.insert(id)
+        }
+        return marked
+    }
+
     public mutating func markSending(ids: [Int64], at: Date) throws {
         for id in ids {
             guard let row = try outbox(id: id) else { continue }
