@@ -40,50 +40,64 @@ extension SQLiteStateStore: ReplaySource {
             let sql: String
             let arguments: StatementArguments
             if let user {
-                sql = "SELECT seq, message_id, received_at, body FROM events WHERE user_key = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                sql = "SELECT \(Self.storedEventColumns) FROM events WHERE user_key = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
                 arguments = [user, after, through, limit]
             } else {
-                sql = "SELECT seq, message_id, received_at, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                sql = "SELECT \(Self.storedEventColumns) FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
                 arguments = [after, through, limit]
             }
             let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
             while let row = try rows.next() {
-                events.append(StoredEvent(seq: row[0], messageId: row[1], receivedAt: Date(timeIntervalSince1970: row[2]), body: row[3]))
+                if let event = Self.storedEvent(row) { events.append(event) }
             }
             guard let first = events.first?.seq, let last = events.last?.seq else { return ReplayPage(events: [], runs: []) }
-            // The runs' UNIQUE (event_seq, rule_id) index walks the page's range; the canceller's seq
-            // through events.message_id, only for cancelled runs.
+            // The runs' UNIQUE (event_seq, rule_id) index: the page's range, or for one user's (sparse)
+            // events each event's runs. The canceller's seq through events.message_id, only for
+            // cancelled runs.
             var runs: [StoredRun] = []
             runs.reserveCapacity(events.count * 2)
-            let runRows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT r.event_seq, r.rule_id, r.rule_version, r.status, r.send_at, r.held IS NOT NULL, r.consumed_at,
-                        CASE WHEN r.cancelled_by IS NOT NULL THEN (SELECT seq FROM events x WHERE x.message_id = r.cancelled_by) END,
-                        r.created_at, c.default_zone, c.company_zone, c.lead
-                    FROM runs r LEFT JOIN decide_contexts c ON c.id = r.context_id
-                    WHERE r.event_seq >= ? AND r.event_seq <= ?
-                    """, arguments: [first, last])
-            let wanted = user == nil ? nil : Set(events.map(\.seq))
-            while let row = try runRows.next() {
-                let seq: Int64 = row[0]
-                if let wanted, !wanted.contains(seq) { continue }
-                let statusText: String = row[3]
-                guard let status = RunStatus(rawValue: statusText) else { continue }
-                let sendAt: Double? = row[4]
-                let consumedAt: Double? = row[6]
-                var cancelledBy: Int64? = row[7]
-                // Only a cancellation by an event of the window is part of what the window decided.
-                if let c = cancelledBy, c > through { cancelledBy = nil }
-                var context: DecideContext?
-                if let zone: String = row[9] { context = DecideContext(defaultZone: zone, companyZone: row[10], lead: row[11]) }
-                runs.append(
-                    StoredRun(
-                        eventSeq: seq, ruleId: row[1], ruleVersion: row[2], status: status, sendAt: sendAt.map { Date(timeIntervalSince1970: $0) },
-                        held: row[5], consumedAt: consumedAt.map { Date(timeIntervalSince1970: $0) }, cancelledBySeq: cancelledBy,
-                        createdAt: Date(timeIntervalSince1970: row[8]), context: context))
+            // Per run: its columns only (the settings by id, the few decide_contexts rows read once).
+            let columns = """
+                SELECT r.event_seq, r.rule_id, r.rule_version, r.status, r.send_at, r.held IS NOT NULL, r.consumed_at,
+                    CASE WHEN r.cancelled_by IS NOT NULL THEN (SELECT seq FROM events x WHERE x.message_id = r.cancelled_by) END,
+                    r.created_at, r.context_id
+                FROM runs r
+                """
+            // Rule ids and versions repeat on every page: one String each, shared.
+            var names: [String: String] = [:]
+            func shared(_ text: String) -> String {
+                if let known = names[text] { return known }
+                names[text] = text
+                return text
             }
-            return ReplayPage(events: events, runs: runs)
+            func read(_ rows: RowCursor) throws {
+                while let row = try rows.next() {
+                    let statusText: String = row[3]
+                    guard let status = RunStatus(rawValue: statusText) else { continue }
+                    let sendAt: Double? = row[4]
+                    let consumedAt: Double? = row[6]
+                    var cancelledBy: Int64? = row[7]
+                    // Only a cancellation by an event of the window is part of what the window decided.
+                    if let c = cancelledBy, c > through { cancelledBy = nil }
+                    runs.append(
+                        StoredRun(
+                            eventSeq: row[0], ruleId: shared(row[1]), ruleVersion: shared(row[2]), status: status,
+                            sendAt: sendAt.map { Date(timeIntervalSince1970: $0) }, held: row[5], consumedAt: consumedAt.map { Date(timeIntervalSince1970: $0) },
+                            cancelledBySeq: cancelledBy, createdAt: Date(timeIntervalSince1970: row[8]), contextId: row[9]))
+                }
+            }
+            if user == nil {
+                // In event order (the index's order: no sort), as replay pairs them with the events.
+                try read(try Row.fetchCursor(db, sql: columns + " WHERE r.event_seq >= ? AND r.event_seq <= ? ORDER BY r.event_seq", arguments: [first, last]))
+            } else {
+                let statement = try db.cachedStatement(sql: columns + " WHERE r.event_seq = ?")
+                for event in events { try read(try Row.fetchCursor(statement, arguments: [event.seq])) }
+            }
+            var contexts: [Int64: DecideContext] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, default_zone, company_zone, lead FROM decide_contexts") {
+                contexts[row[0]] = DecideContext(defaultZone: row[1], companyZone: row[2], lead: row[3])
+            }
+            return ReplayPage(events: events, runs: runs, contexts: contexts)
         }
     }
 
@@ -102,11 +116,9 @@ extension SQLiteStateStore: ReplaySource {
                 start += slice.count
             }
             let statement = try db.cachedStatement(
-                sql: "SELECT seq, message_id, received_at, body FROM events WHERE user_key = ? AND type = 'identify' AND seq < ? ORDER BY seq")
+                sql: "SELECT \(Self.storedEventColumns) FROM events WHERE user_key = ? AND type = 'identify' AND seq < ? ORDER BY seq")
             for user in withProfile {
-                let events = try Row.fetchAll(statement, arguments: [user, seq]).compactMap { row in
-                    StoredEvent(seq: row[0], messageId: row[1], receivedAt: Date(timeIntervalSince1970: row[2]), body: row[3]).decoded()
-                }
+                let events = try Row.fetchAll(statement, arguments: [user, seq]).compactMap { Self.storedEvent($0)?.decoded() }
                 if let profile = ProfileFold.fold(events) { found[user] = profile }
             }
             return found
@@ -119,16 +131,25 @@ extension SQLiteStateStore: ReplaySource {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT r.consumed_at, e.seq, e.message_id, e.received_at, e.body
+                    SELECT r.consumed_at, \(Self.storedEventColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
                     FROM runs r JOIN events e ON e.seq = r.event_seq
                     WHERE r.rule_id = ? AND r.consumed_at IS NOT NULL AND r.consumed_at >= ? AND r.event_seq < ?
                     ORDER BY r.event_seq
                     """, arguments: [rule, since.timeIntervalSince1970, seq]
-            ).map { row in
-                PastConsumption(
-                    consumedAt: Date(timeIntervalSince1970: row[0]),
-                    event: StoredEvent(seq: row[1], messageId: row[2], receivedAt: Date(timeIntervalSince1970: row[3]), body: row[4]))
+            ).compactMap { row in
+                Self.storedEvent(row, from: 1).map { PastConsumption(consumedAt: Date(timeIntervalSince1970: row[0]), event: $0) }
             }
         }
+    }
+
+    static let storedEventColumns = "seq, message_id, received_at, body, type, name, user_key, timestamp"
+
+    /// A row of `storedEventColumns`, starting at column `from`; nil for an unknown type (a corrupted row).
+    static func storedEvent(_ row: Row, from i: Int = 0) -> StoredEvent? {
+        let typeText: String = row[i + 4]
+        guard let type = Event.Kind(rawValue: typeText) else { return nil }
+        return StoredEvent(
+            seq: row[i], messageId: row[i + 1], receivedAt: Date(timeIntervalSince1970: row[i + 2]), body: row[i + 3], type: type,
+            name: row[i + 5], userKey: row[i + 6], timestamp: Date(timeIntervalSince1970: row[i + 7]))
     }
 }

@@ -37,18 +37,28 @@ public struct ReplayBounds: Sendable, Hashable {
     public static let empty = ReplayBounds(first: 1, last: 0, events: 0, undecided: 0, firstReceivedAt: nil)
 }
 
-/// An event as stored, its body still text: replay decodes bodies in parallel.
+/// An event as stored: the columns the events table keeps beside the body, and the body still
+/// text. Replay decodes a body (in parallel) only when it decides the event again.
 public struct StoredEvent: Sendable {
     public var seq: Int64
     public var messageId: String
     public var receivedAt: Date
     public var body: String
+    public var type: Event.Kind
+    public var name: String?
+    public var userKey: String
+    /// The event's `timestamp`.
+    public var timestamp: Date
 
-    public init(seq: Int64, messageId: String, receivedAt: Date, body: String) {
+    public init(seq: Int64, messageId: String, receivedAt: Date, body: String, type: Event.Kind, name: String?, userKey: String, timestamp: Date) {
         self.seq = seq
         self.messageId = messageId
         self.receivedAt = receivedAt
         self.body = body
+        self.type = type
+        self.name = name
+        self.userKey = userKey
+        self.timestamp = timestamp
     }
 
     /// The event, or nil when the body no longer reads as one.
@@ -76,11 +86,12 @@ public struct StoredRun: Sendable {
     public var cancelledBySeq: Int64?
     /// The decision's `now`.
     public var createdAt: Date
-    public var context: DecideContext?
+    /// The settings it was decided with: a key of `ReplayPage.contexts` (nil before the ledger kept them).
+    public var contextId: Int64?
 
     public init(
         eventSeq: Int64, ruleId: String, ruleVersion: String, status: RunStatus, sendAt: Date?, held: Bool, consumedAt: Date?,
-        cancelledBySeq: Int64?, createdAt: Date, context: DecideContext?
+        cancelledBySeq: Int64?, createdAt: Date, contextId: Int64?
     ) {
         self.eventSeq = eventSeq
         self.ruleId = ruleId
@@ -91,7 +102,7 @@ public struct StoredRun: Sendable {
         self.consumedAt = consumedAt
         self.cancelledBySeq = cancelledBySeq
         self.createdAt = createdAt
-        self.context = context
+        self.contextId = contextId
     }
 }
 
@@ -99,10 +110,13 @@ public struct StoredRun: Sendable {
 public struct ReplayPage: Sendable {
     public var events: [StoredEvent]
     public var runs: [StoredRun]
+    /// The settings the runs name (`StoredRun.contextId`).
+    public var contexts: [Int64: DecideContext]
 
-    public init(events: [StoredEvent], runs: [StoredRun]) {
+    public init(events: [StoredEvent], runs: [StoredRun], contexts: [Int64: DecideContext] = [:]) {
         self.events = events
         self.runs = runs
+        self.contexts = contexts
     }
 }
 

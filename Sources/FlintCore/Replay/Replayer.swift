@@ -97,7 +97,10 @@ public struct Replayer: Sendable {
 
     private struct Item: Sendable {
         var index: Int
-        var event: Event
+        /// The event, when it is decided again; nil when every rule it triggers kept the version
+        /// that decided it (`memoized`).
+        var event: Event?
+        var stored: StoredEvent
         var profile: UserProfile?
         var now: Date
         var context: DecideContext
@@ -123,6 +126,15 @@ public struct Replayer: Sendable {
         var request: [UInt8]?
         var zone: String?
         var oncePerKey: String?
+        /// False for a decision taken from its run row (`memoized`): no request or schedule.
+        var detailed = true
+
+        /// The decision a run row records, for a rule whose version is the one that decided it.
+        init(memoized run: StoredRun) {
+            kind = Replayer.kind(of: run)
+            sendAt = run.sendAt
+            detailed = false
+        }
 
         init(_ d: Decision) {
             switch d.outcome {
@@ -141,34 +153,71 @@ public struct Replayer: Sendable {
         }
 
         func run(_ status: RunStatus) -> ReplayRun {
-            ReplayRun(status: status, sendAt: sendAt, schedule: schedule, request: request, zone: zone)
+            ReplayRun(status: status, sendAt: sendAt, schedule: schedule, request: request, zone: zone, detailed: detailed)
         }
     }
 
-    private func replay(_ page: ReplayPage, state: inout State, source: any ReplaySource) async throws {
-        // 1. Decode, in parallel.
-        let decoded = await Self.parallel(page.events, workers: workers) { $0.decoded() }
-        state.report.events += page.events.count
+    /// What the decision of a run was, before limits, by its row.
+    static func kind(of run: StoredRun) -> Planned.Kind {
+        if run.status == .shadow || run.consumedAt != nil || run.held { return .planned }
+        switch run.status {
+        case .notMatched: return .notMatched
+        case .skipped: return .skipped
+        case .failed: return .failed
+        default: return .planned
+        }
+    }
 
-        // 2. The profiles of users met for the first time, as they stood before the window; rule
-        // versions the stored runs name that are not read yet.
-        var newUsers = Set<String>()
-        for event in decoded {
-            guard let event, state.profiles[event.userKey] == nil, !state.knownUsers.contains(event.userKey) else { continue }
-            newUsers.insert(event.userKey)
+    /// Whether an event must be decided again: an identify call (it changes the profile), a
+    /// `cancel_on` event of the replayed rules, a rule it triggers that is new, edited, in shadow
+    /// mode or whose `once_per` key a planned send needs, or a run of another version that planned a
+    /// send (its request is compared). Otherwise the pure decision of every rule it triggers is the one
+    /// its run recorded: a decision is a pure function of the event, the rule version, the profile,
+    /// the settings and the instant (docs/architecture.md, Runs and the ledger), and replay gives it
+    /// the same ones; its limits and `cancel_on` are still replayed.
+    private func mustDecide(_ stored: StoredEvent, runs: [StoredRun]) -> Bool {
+        if stored.type == .identify { return true }
+        guard let name = stored.name else { return false }
+        if !rules.rules(cancelledBy: name).isEmpty { return true }
+        for rule in rules.rules(triggeredBy: name) {
+            guard rule.mode == .live, let run = runs.first(where: { $0.ruleId == rule.id }), run.ruleVersion == rule.version else { return true }
+            if rule.limit.oncePer != nil, Self.kind(of: run) == .planned { return true }
         }
-        if !newUsers.isEmpty {
-            let found = try await source.replayProfiles(users: Array(newUsers), before: state.bounds.first)
-            for user in newUsers {
-                state.knownUsers.insert(user)
-                if let profile = found[user] { state.profiles[user] = profile }
-            }
+        for run in runs where rules.rule(id: run.ruleId)?.version != run.ruleVersion {
+            if Self.recorded(run, detailed: false).planned { return true }
         }
-        var runsBySeq: [Int64: [StoredRun]] = [:]
-        for run in page.runs {
-            runsBySeq[run.eventSeq, default: []].append(run)
-            guard onlyRule == nil || run.ruleId == onlyRule else { continue }
+        return false
+    }
+
+    /// What the parallel pass makes of one event of a page.
+    private enum Prepared: Sendable {
+        /// Nothing to replay: no rule of either side is triggered by it.
+        case none
+        /// Its body no longer reads as an event.
+        case unreadable
+        case identify(Event)
+        /// To decide again (`mustDecide`).
+        case decide(Event)
+        /// Every rule it triggers kept its version: the decisions its runs recorded.
+        case memoized(Evaluated)
+    }
+
+    private func replay(_ page: ReplayPage, state: inout State, source: any ReplaySource) async throws {
+        state.report.events += page.events.count
+        // 1. Each event's runs (both are in seq order), and the recorded rule versions not read yet.
+        var ranges = [Range<Int>](repeating: 0..<0, count: page.events.count)
+        var r = 0
+        for (i, event) in page.events.enumerated() {
+            while r < page.runs.count, page.runs[r].eventSeq < event.seq { r += 1 }
+            let start = r
+            while r < page.runs.count, page.runs[r].eventSeq == event.seq { r += 1 }
+            ranges[i] = start..<r
+        }
+        var seen = Set<String>()
+        for run in page.runs where onlyRule == nil || run.ruleId == onlyRule {
             let key = State.key(run.ruleId, run.ruleVersion)
+            guard !seen.contains(key) else { continue }
+            seen.insert(key)
             if state.versions[key] == nil, rules.rule(id: run.ruleId)?.version != run.ruleVersion {
                 var files = state.files
                 let rule = try await Self.storedRule(run.ruleId, version: run.ruleVersion, source: source, files: &files)
@@ -177,52 +226,108 @@ public struct Replayer: Sendable {
             }
         }
 
-        // 3. In commit order: profiles (identify calls), the instant and the settings of each event.
+        // 2. In parallel: which events are decided again (their bodies decoded), and the recorded
+        // decisions of the others.
+        let onlyRule = self.onlyRule
+        let rules = self.rules
+        let runs = page.runs
+        let bounds = ranges
+        @Sendable func compared(_ i: Int) -> [StoredRun] {
+            let all = Array(runs[bounds[i]])
+            return onlyRule.map { id in all.filter { $0.ruleId == id } } ?? all
+        }
+        let prepared = await Self.parallel(Array(page.events.indices), workers: workers) { [self] i -> Prepared in
+            let stored = page.events[i]
+            let mine = compared(i)
+            if stored.type != .identify, let name = stored.name, mine.isEmpty, rules.rules(triggeredBy: name).isEmpty,
+                rules.rules(cancelledBy: name).isEmpty
+            {
+                return .none
+            }
+            guard mustDecide(stored, runs: mine) else { return .memoized(Self.memoized(stored, runs: mine, rules: rules)) }
+            guard let event = stored.decoded() else { return .unreadable }
+            return event.type == .identify ? .identify(event) : .decide(event)
+        }
+
+        // 3. The profiles of the users of events decided again, met for the first time, as they stood
+        // before the window.
+        var newUsers = Set<String>()
+        for p in prepared {
+            switch p {
+            case .identify(let event), .decide(let event):
+                if state.profiles[event.userKey] == nil, !state.knownUsers.contains(event.userKey) { newUsers.insert(event.userKey) }
+            default: continue
+            }
+        }
+        if !newUsers.isEmpty {
+            let found = try await source.replayProfiles(users: Array(newUsers), before: state.bounds.first)
+            for user in newUsers {
+                state.knownUsers.insert(user)
+                if let profile = found[user] { state.profiles[user] = profile }
+            }
+        }
+
+        // 4. In commit order: profiles (identify calls), the instant and the settings of each event;
+        // the events decided again become items.
         var items: [Item] = []
-        items.reserveCapacity(decoded.count)
+        var slots: [(index: Int, now: Date, item: Int?)] = []
+        slots.reserveCapacity(page.events.count)
         for (index, stored) in page.events.enumerated() {
-            guard let event = decoded[index] else {
+            if case .unreadable = prepared[index] {
                 state.report.unreadable += 1
                 continue
             }
-            let runs = runsBySeq[stored.seq] ?? []
-            if let first = runs.first {
+            if let first = ranges[index].first.map({ runs[$0] }) {
                 state.now = first.createdAt
-                if let context = first.context { state.context = context }
+                if let id = first.contextId, let context = page.contexts[id] { state.context = context }
             } else if state.now.map({ $0 < stored.receivedAt }) ?? true {
                 // No run recorded its decision: it was decided no earlier than it was received.
                 state.now = stored.receivedAt
             }
-            if event.type == .identify {
-                let before = state.profiles[event.userKey]
-                state.profiles[event.userKey] = ProfileFold.apply(event, to: before)
-                continue
+            let now = state.now ?? stored.receivedAt
+            switch prepared[index] {
+            case .none, .unreadable: continue
+            case .identify(let event): state.profiles[stored.userKey] = ProfileFold.apply(event, to: state.profiles[stored.userKey])
+            case .memoized: slots.append((index, now, nil))
+            case .decide(let event):
+                slots.append((index, now, items.count))
+                items.append(
+                    Item(
+                        index: index, event: event, stored: stored, profile: state.profiles[stored.userKey], now: now,
+                        context: state.context ?? fallback, runs: compared(index)))
             }
-            guard let name = event.name else { continue }
-            if runs.isEmpty, rules.rules(triggeredBy: name).isEmpty, rules.rules(cancelledBy: name).isEmpty { continue }
-            items.append(
-                Item(
-                    index: index, event: event, profile: state.profiles[event.userKey], now: state.now ?? stored.receivedAt,
-                    context: state.context ?? fallback, runs: onlyRule.map { id in runs.filter { $0.ruleId == id } } ?? runs))
         }
 
-        // 4. Decide, in parallel: the replayed rules, and what the stored runs decided.
-        let rules = self.rules
+        // 5. Decide, in parallel: the replayed rules, and what the stored runs decided.
         let versions = state.versions
         let evaluated = await Self.parallel(items, workers: workers) { item in
             Self.evaluate(item, rules: rules, versions: versions)
         }
 
-        // 5. In commit order: cancel_on, limits, and the comparison.
-        for (item, result) in zip(items, evaluated) {
-            state.apply(item.event, seq: page.events[item.index].seq, now: item.now, result: result)
+        // 6. In commit order: cancel_on, limits, and the comparison.
+        for slot in slots {
+            if let item = slot.item {
+                state.apply(page.events[slot.index], now: slot.now, result: evaluated[item])
+            } else if case .memoized(let result) = prepared[slot.index] {
+                state.apply(page.events[slot.index], now: slot.now, result: result)
+            }
         }
     }
 
-    private static func evaluate(_ item: Item, rules: RuleSet, versions: [String: Rule?]) -> Evaluated {
-        let event = item.event
-        let name = event.name ?? ""
+    /// An event none of whose triggered rules changed: the decisions its runs recorded (`mustDecide`).
+    private static func memoized(_ stored: StoredEvent, runs: [StoredRun], rules: RuleSet) -> Evaluated {
         var result = Evaluated(after: [], before: [], cancels: [])
+        for rule in rules.rules(triggeredBy: stored.name ?? "") {
+            if let run = runs.first(where: { $0.ruleId == rule.id }) { result.after.append((rule, Planned(memoized: run))) }
+        }
+        result.before = runs.map { ($0, Self.recorded($0, detailed: false)) }
+        return result
+    }
+
+    private static func evaluate(_ item: Item, rules: RuleSet, versions: [String: Rule?]) -> Evaluated {
+        let name = item.stored.name ?? ""
+        var result = Evaluated(after: [], before: [], cancels: [])
+        guard let event = item.event else { return memoized(item.stored, runs: item.runs, rules: rules) }
         guard let planning = item.context.planning(now: item.now) else {
             // A zone it was decided with is unknown here: compare what the rows say.
             result.before = item.runs.map { ($0, Self.recorded($0, detailed: false)) }
@@ -335,36 +440,48 @@ public struct Replayer: Sendable {
 
         static func key(_ a: String, _ b: String) -> String { a + "\u{0}" + b }
 
-        mutating func apply(_ event: Event, seq: Int64, now: Date, result: Evaluated) {
+        mutating func apply(_ event: StoredEvent, now: Date, result: Evaluated) {
             let user = event.userKey
             // cancel_on first, as the decider does: the user's open runs of rules this event cancels.
             for rule in result.cancels {
                 guard let indexes = open.removeValue(forKey: Self.key(rule.id, user)) else { continue }
                 for i in indexes { deferred[i].change.after?.status = .cancelled }
             }
-            var before: [String: ReplayRun] = [:]
-            for (run, decided) in result.before { before[run.ruleId] = decided }
-            func change(_ rule: String, _ b: ReplayRun?, _ a: ReplayRun?) -> ReplayChange {
-                ReplayChange(eventSeq: seq, eventId: event.messageId, eventName: event.name, eventTime: event.timestamp, ruleId: rule, user: user, before: b, after: a)
-            }
+            var matched = [Bool](repeating: false, count: result.before.count)
             for (rule, decision) in result.after {
                 let after = decision.run(status(rule, decision, event: event, now: now))
-                let c = change(rule.id, before.removeValue(forKey: rule.id), after)
+                var before: ReplayRun?
+                if let i = result.before.firstIndex(where: { $0.run.ruleId == rule.id }) {
+                    matched[i] = true
+                    before = result.before[i].decided
+                }
                 if after.status == .pending, !rule.cancelOn.isEmpty {
                     open[Self.key(rule.id, user), default: []].append(deferred.count)
-                    deferred.append(Deferred(change: c))
+                    deferred.append(Deferred(change: Self.change(event, rule.id, before, after)))
                 } else {
-                    compare(c)
+                    compare(event, rule.id, before, after)
                 }
             }
             // Rules that ran before and not now (deleted, disabled, or no longer triggered by the event).
-            for (run, decided) in result.before where before[run.ruleId] != nil {
-                compare(change(run.ruleId, decided, nil))
+            for (i, (run, decided)) in result.before.enumerated() where !matched[i] {
+                compare(event, run.ruleId, decided, nil)
+            }
+        }
+
+        static func change(_ event: StoredEvent, _ rule: String, _ before: ReplayRun?, _ after: ReplayRun?) -> ReplayChange {
+            ReplayChange(
+                eventSeq: event.seq, eventId: event.messageId, eventName: event.name, eventTime: event.timestamp, ruleId: rule, user: event.userKey,
+                before: before, after: after)
+        }
+
+        mutating func compare(_ event: StoredEvent, _ rule: String, _ before: ReplayRun?, _ after: ReplayRun?) {
+            if Self.tally(before, after, into: &summaries[rule, default: ReplayRuleSummary(ruleId: rule)], hours: &hours) {
+                report.changes.append(Self.change(event, rule, before, after))
             }
         }
 
         /// A replayed decision's status after the limits, which it consumes (EventProcessor.record).
-        mutating func status(_ rule: Rule, _ d: Planned, event: Event, now: Date) -> RunStatus {
+        mutating func status(_ rule: Rule, _ d: Planned, event: StoredEvent, now: Date) -> RunStatus {
             switch d.kind {
             case .notMatched: return .notMatched
             case .skipped: return .skipped
@@ -395,18 +512,28 @@ public struct Replayer: Sendable {
         }
 
         mutating func compare(_ c: ReplayChange) {
-            var summary = summaries[c.ruleId] ?? ReplayRuleSummary(ruleId: c.ruleId)
-            if let b = c.before, b.status == .pending || b.status == .shadow, let at = b.sendAt, let h = hours.hour(at, zone: b.zone) { summary.hoursBefore[h] += 1 }
-            if let a = c.after, a.status == .pending || a.status == .shadow, let at = a.sendAt, let h = hours.hour(at, zone: a.zone) { summary.hoursAfter[h] += 1 }
-            switch (c.before, c.after) {
-            case (nil, nil): return
+            if Self.tally(c.before, c.after, into: &summaries[c.ruleId, default: ReplayRuleSummary(ruleId: c.ruleId)], hours: &hours) {
+                report.changes.append(c)
+            }
+        }
+
+        /// Counts one pair of runs; true when it is a change.
+        static func tally(_ before: ReplayRun?, _ after: ReplayRun?, into summary: inout ReplayRuleSummary, hours: inout HourCache) -> Bool {
+            // Send hours of the runs decided again (a run taken from its row is the same on both sides).
+            if let b = before, b.status == .pending || b.status == .shadow, let zone = b.zone, let at = b.sendAt, let h = hours.hour(at, zone: zone) {
+                summary.hoursBefore[h] += 1
+            }
+            if let a = after, a.status == .pending || a.status == .shadow, let zone = a.zone, let at = a.sendAt, let h = hours.hour(at, zone: zone) {
+                summary.hoursAfter[h] += 1
+            }
+            switch (before, after) {
+            case (nil, nil): return false
             case (nil, _): summary.added += 1
             case (_, nil): summary.removed += 1
             case (let b?, let a?):
                 if b.sameOutcome(as: a) {
                     summary.unchanged += 1
-                    summaries[c.ruleId] = summary
-                    return
+                    return false
                 }
                 summary.changed += 1
                 if b.status != a.status {
@@ -416,8 +543,7 @@ public struct Replayer: Sendable {
                     if b.detailed, a.detailed, b.schedule != a.schedule || b.request != a.request { summary.requestChanges += 1 }
                 }
             }
-            summaries[c.ruleId] = summary
-            report.changes.append(c)
+            return true
         }
 
         mutating func finish() {
@@ -441,8 +567,7 @@ struct HourCache {
     private var zones: [String: TimeZone?] = [:]
     private var offsets: [String: [Int64: Int]] = [:]
 
-    mutating func hour(_ date: Date, zone name: String?) -> Int? {
-        let name = name ?? "UTC"
+    mutating func hour(_ date: Date, zone name: String) -> Int? {
         if zones[name] == nil { zones[name] = .some(ZoneName.resolve(name) ?? TimeZone(identifier: name)) }
         guard let zone = zones[name] ?? nil else { return nil }
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
