@@ -168,6 +168,12 @@ public struct Replayer: Sendable {
         }
     }
 
+    /// Whether `run` holds what `rule` decides, so the decision need not be made again: the same
+    /// version of a live rule, unless the limits need the `once_per` key of a planned send.
+    static func unchanged(_ rule: Rule, run: StoredRun) -> Bool {
+        rule.mode == .live && run.ruleVersion == rule.version && !(rule.limit.oncePer != nil && kind(of: run) == .planned)
+    }
+
     /// Whether an event must be decided again: an identify call (it changes the profile), a
     /// `cancel_on` event of the replayed rules, a rule it triggers that is new, edited, in shadow
     /// mode or whose `once_per` key a planned send needs, or a run of another version that planned a
@@ -180,8 +186,7 @@ public struct Replayer: Sendable {
         guard let name = stored.name else { return false }
         if !rules.rules(cancelledBy: name).isEmpty { return true }
         for rule in rules.rules(triggeredBy: name) {
-            guard rule.mode == .live, let run = runs.first(where: { $0.ruleId == rule.id }), run.ruleVersion == rule.version else { return true }
-            if rule.limit.oncePer != nil, Self.kind(of: run) == .planned { return true }
+            guard let run = runs.first(where: { $0.ruleId == rule.id }), Self.unchanged(rule, run: run) else { return true }
         }
         for run in runs where rules.rule(id: run.ruleId)?.version != run.ruleVersion {
             if Self.recorded(run, detailed: false).planned { return true }
@@ -337,7 +342,12 @@ public struct Replayer: Sendable {
         var context = planning
         context.explain = false
         for rule in rules.rules(triggeredBy: name) {
-            result.after.append((rule, Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))))
+            // A rule that kept its version takes the decision its run recorded, as in `memoized`.
+            if let run = item.runs.first(where: { $0.ruleId == rule.id }), Self.unchanged(rule, run: run) {
+                result.after.append((rule, Planned(memoized: run)))
+            } else {
+                result.after.append((rule, Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))))
+            }
         }
         for run in item.runs {
             var decided = Self.recorded(run, detailed: false)

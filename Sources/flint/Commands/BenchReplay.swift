@@ -63,16 +63,17 @@ struct BenchReplay: AsyncParsableCommand {
             "flint bench replay: \(ProgressBar.grouped(status.events)) events, \(ProgressBar.grouped(status.runsByStatus.values.reduce(0, +))) runs ("
                 + RunStatus.allCases.compactMap { s in status.runsByStatus[s].map { "\(s.rawValue) \($0)" } }.joined(separator: ", ")
                 + "), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        // The same rules (the common case: most rules of a pull request are untouched), then every rule
-        // edited without changing what it decides (`mode: live` written out: a new version), so every
-        // event is decided again, twice (the stored version and the new one).
+        // The same rules (the common case: most rules of a pull request are untouched), then one rule,
+        // then every rule edited without changing what it decides (`mode: live` written out: a new
+        // version), so their decisions are made again, twice (the stored version and the new one).
         let files = try RuleDirectory.files(at: rulesFolder).filter { !RuleDirectory.isTestFile($0) }.map(RuleDirectory.read)
         let edited = RuleLoader.load(files.map { RuleFile(path: $0.path, text: $0.text + "\nmode: live\n") })
         guard edited.isValid else {
             Terminal.err("error: the rules in \(rulesFolder) must be one rule per file for the edited round")
             throw ExitCode(1)
         }
-        for (label, rules) in [("same rules", loaded.ruleSet), ("every rule edited", edited.ruleSet)] {
+        let one = RuleLoader.load(files.enumerated().map { RuleFile(path: $1.path, text: $1.text + ($0 == 0 ? "\nmode: live\n" : "")) })
+        for (label, rules) in [("same rules", loaded.ruleSet), ("one rule edited", one.ruleSet), ("every rule edited", edited.ruleSet)] {
             var best = 0.0
             for round in 1...max(1, repeats) {
                 let replayer = Replayer(rules: rules, fallback: DecideContext(EngineSettings()))
