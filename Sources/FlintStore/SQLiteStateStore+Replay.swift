@@ -63,11 +63,12 @@ extension SQLiteStateStore: ReplaySource {
                     r.created_at, r.context_id
                 FROM runs r
                 """
-            // Rule ids and versions repeat on every page: one String each, shared.
-            var names: [String: String] = [:]
+            // Rule ids and versions repeat on every page: one String each, shared (a few distinct
+            // values: a linear search costs less than hashing).
+            var names: [String] = []
             func shared(_ text: String) -> String {
-                if let known = names[text] { return known }
-                names[text] = text
+                if let known = names.first(where: { $0 == text }) { return known }
+                if names.count < 64 { names.append(text) }
                 return text
             }
             func read(_ rows: RowCursor) throws {

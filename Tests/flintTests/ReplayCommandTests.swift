@@ -168,7 +168,10 @@ struct ReplayCommandTests {
         let serve = try await ServeHarness(
             rules: ["cart.yaml": Self.cart, "shadow.yaml": shadow],
             environment: ["BRAZE_REST_ENDPOINT": sandbox.base, "BRAZE_API_KEY": "sandbox-key", "FLINT_CONFIG": configFile.path])
-        defer { serve.remove() }
+        defer {
+            serve.terminate()
+            serve.remove()
+        }
         let ts = Timestamp.formatUTC(Date())
         let body = #"{"event":"Cart Abandoned","messageId":"m-1","userId":"u-42","timestamp":"\#(ts)","properties":{"value":59}}"#
         #expect(try await serve.request("POST", "/v1/events", body: body).status == 202)
@@ -205,5 +208,6 @@ struct ReplayCommandTests {
         #expect(replay.stdout.contains("cart-shadow: 1 runs, all unchanged"), "\(replay.stdout)")
         #expect((try await sandbox.get("/_sandbox/calls").arrayValue ?? []).count == callsBefore)
         #expect((try await sandbox.get("/_sandbox/calls?path=/campaigns/trigger/schedule/create").arrayValue ?? []).count == 1)
+        await #expect(serve.stop() == 0)
     }
 }

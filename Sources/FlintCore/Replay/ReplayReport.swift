@@ -25,8 +25,12 @@ public struct ReplayRun: Sendable, Hashable {
     }
 
     /// The statuses of a run that planned a send: the ones whose time and request are compared.
-    public var planned: Bool { Self.plannedStatuses.contains(status) }
-    static let plannedStatuses: Set<RunStatus> = [.pending, .shadow, .cancelled, .scheduled]
+    public var planned: Bool {
+        switch status {
+        case .pending, .shadow, .cancelled, .scheduled: true
+        case .notMatched, .skipped, .failed, .unknown: false
+        }
+    }
 
     /// The same outcome: the status, and for a planned send its time, schedule and request.
     public func sameOutcome(as other: ReplayRun) -> Bool {
