@@ -56,10 +56,14 @@ extension SQLiteStateStore: ReplaySource {
             // cancelled runs.
             var runs: [StoredRun] = []
             runs.reserveCapacity(events.count * 2)
-            // Per run: its columns only (the settings by id, the few decide_contexts rows read once).
+            // Per run: its columns only (the settings by id, the few decide_contexts rows read once). A
+            // run cancelled by a later event names it in cancelled_by, or, when its action had
+            // accepted it already, in its cancellation row (withdrawn through the action).
             let columns = """
                 SELECT r.event_seq, r.rule_id, r.rule_version, r.status, r.send_at, r.held IS NOT NULL, r.consumed_at,
-                    CASE WHEN r.cancelled_by IS NOT NULL THEN (SELECT seq FROM events x WHERE x.message_id = r.cancelled_by) END,
+                    CASE WHEN r.cancelled_by IS NOT NULL THEN (SELECT seq FROM events x WHERE x.message_id = r.cancelled_by)
+                        WHEN r.status IN ('scheduled', 'cancelled') THEN
+                            (SELECT x.seq FROM cancellations k JOIN events x ON x.message_id = k.by_event WHERE k.run_id = r.id) END,
                     r.created_at, r.context_id
                 FROM runs r
                 """

@@ -262,6 +262,39 @@ struct ReplayTests {
         #expect(try dataVersion() == before.2)
     }
 
+    @Test("a send its action had accepted, then withdrawn by a later event of the window, replays as cancelled, unchanged")
+    func withdrawnAfterDispatch() async throws {
+        let folder = try TemporaryFolder()
+        let store = try SQLiteStateStore(path: folder.path())
+        let clock = TestClock("2026-11-29T07:00:00Z")
+        let book = RuleBook()
+        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
+        try await engine.install(try Self.load(Self.rules))
+        let dispatcher = Dispatcher(
+            store: store, actions: ["braze": RecordingAction(name: "braze")], ruleBook: book, engineSettings: EngineSettings(),
+            settings: DispatchSettings(coalesceWindow: 0), logger: Logger(label: "test"), now: { clock.now }, random: { 0.5 })
+        try await engine.submitAndDecide(
+            [Self.track("Cart Abandoned", "w-1", user: "u-1", at: "2026-11-29T06:59:00Z", properties: ["value": 50])], source: "test")
+        _ = try await dispatcher.pass()
+        await dispatcher.settle()
+        clock.advance(by: 60)
+        try await engine.submitAndDecide([Self.track("Order Completed", "o-1", user: "u-1", at: "2026-11-29T07:00:00Z")], source: "test")
+        _ = try await dispatcher.pass()
+        await dispatcher.settle()
+        let run = try #require(try await store.runs(RunQuery(rule: "cart", traces: false)).first)
+        #expect(run.status == .cancelled && run.scheduleId != nil && run.cancelledBy == nil, "\(run.status) \(run.reason)")
+        try store.close()
+
+        let report = try await Self.replay(Fixture(folder: folder, path: folder.path(), windowStart: Timestamp.parse("2026-11-29T00:00:00Z")!), rules: Self.rules)
+        #expect(report.changes.isEmpty, "\(report.changes.map(\.json.compactJSON))")
+        #expect(report.summaries.first { $0.ruleId == "cart" }?.unchanged == 1)
+        // Decided without the withdrawal (a rule set without cancel_on), the run would stay pending.
+        let noCancel = Self.rules.replacingOccurrences(of: "    cancel_on:\n      - event: Order Completed\n", with: "")
+        #expect(noCancel != Self.rules)
+        let changed = try await Self.replay(Fixture(folder: folder, path: folder.path(), windowStart: Timestamp.parse("2026-11-29T00:00:00Z")!), rules: noCancel, onlyRule: "cart")
+        #expect(changed.changes.map { "\($0.before?.status.rawValue ?? "-") -> \($0.after?.status.rawValue ?? "-")" } == ["cancelled -> pending"])
+    }
+
     @Test("the window: events received before it are state, not replayed; an empty window replays nothing")
     func window() async throws {
         let fixture = try await Self.fixture()
