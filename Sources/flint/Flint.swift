@@ -10,6 +10,7 @@ struct Flint: AsyncParsableCommand {
         subcommands: [
             RulesCommand.self, IngestCommand.self, RunsCommand.self, WhyCommand.self, EventsCommand.self, StatusCommand.self,
             ServeCommand.self, PluginsCommand.self, OutboxCommand.self, SchedulesCommand.self, SandboxCommand.self, BenchCommand.self,
+            ReplayCommand.self,
         ]
     )
 

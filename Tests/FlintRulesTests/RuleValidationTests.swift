@@ -21,6 +21,12 @@ struct RuleValidationTests {
             send: { campaign_id: c }
             shedule: { after: 1h }
             """, line: 4, column: 1, message: "unknown key 'shedule' in rule; did you mean 'schedule'?"),
+        Case(name: "a mode other than live or shadow", yaml: """
+            id: a
+            mode: dry_run
+            when: { event: E }
+            send: { campaign_id: c }
+            """, line: 2, column: 7, message: "mode: 'dry_run' is not one of live, shadow; did you mean 'shadow'?"),
         Case(name: "unknown key in schedule", yaml: """
             id: a
             when: { event: E }

@@ -34,6 +34,11 @@ struct TraceRebuildTests {
             when: { event: Late }
             send: { campaign_id: c-3 }
             schedule: { at: "09:00", time_zone: Europe/Paris, if_late: skip }
+          - id: watcher
+            mode: shadow
+            when: { event: Page Viewed }
+            send: { campaign_id: c-4 }
+            limit: { max_sends: { count: 1, per: 1h } }
         """
 
     /// The same file, edited: cart waits longer and sends other properties (a new version of cart;
@@ -140,6 +145,9 @@ struct TraceRebuildTests {
         #expect(run("c-4", "cart")?.status == .cancelled && run("c-4", "cart")?.cancelledBy == "o-1")
         #expect(run("c-5", "cart")?.status == .failed && run("p-4", "capped")?.status == .pending && run("c-6", "cart")?.status == .pending)
         #expect(run("c-7", "cart")?.held?.gate == "once_per" && run("c-7", "cart")?.ruleVersion == edited.rule(id: "cart")?.version)
+        // A shadow rule's runs end shadow, send nothing and consume no limit (its max_sends of 1 holds none).
+        #expect(["p-1", "p-2", "p-3", "p-4", "p-5"].allSatisfy { run($0, "watcher")?.status == .shadow && run($0, "watcher")?.outboxKey == nil })
+        #expect(runs.filter { $0.ruleId == "watcher" }.allSatisfy { $0.consumedAt == nil && $0.held == nil })
         #expect(runs.allSatisfy { !$0.traced && $0.trace == RunTrace() }, "listings read the compact rows only")
         // and every run rebuilds to exactly what was decided: trace, request, schedule, status, send time.
         let decided = probe.decided
@@ -153,8 +161,11 @@ struct TraceRebuildTests {
         // The runs of the first rule version still name it, and rebuild from its stored text.
         let old = try #require(runs.first { $0.eventId == "c-1" })
         #expect(old.ruleVersion == (try Self.load(Self.v1)).rule(id: "cart")?.version)
-        #expect(old.status == .unknown && runs.first { $0.eventId == "p-1" }?.status == .scheduled)
+        #expect(old.status == .unknown && runs.first { $0.eventId == "p-1" && $0.ruleId == "capped" }?.status == .scheduled)
         #expect(try await store.run(id: old.id)?.request?["recipients"]?.arrayValue?.first?["trigger_properties"]?["plan"] == "pro")
+        // A shadow run shows the request it would have sent.
+        let shadow = try #require(runs.first { $0.eventId == "p-3" && $0.ruleId == "watcher" })
+        #expect(try await store.run(id: shadow.id)?.request?["campaign_id"] == "c-4")
         // What changed between decisions shows in the rebuilt traces.
         func decision(of event: String) -> DecidedRun? { runs.first { $0.eventId == event }.flatMap { decided[$0.id] } }
         #expect(decision(of: "p-1")?.trace.zone == "Asia/Tokyo" && decision(of: "p-4")?.trace.zone == "America/New_York")
@@ -173,7 +184,7 @@ struct TraceRebuildTests {
                 Self.identify("i-1", user: "u-1", zone: "Asia/Tokyo", plan: "pro"),
                 Self.track("Page Viewed", "p-1", user: "u-1", at: "2026-11-29T18:00:00Z"),
             ], source: "test")
-        let run = try #require(try await store.runs(RunQuery(traces: false)).first)
+        let run = try #require(try await store.runs(RunQuery(traces: false)).first { $0.ruleId == "capped" })
         #expect(try await store.run(id: run.id)?.trace.note == nil)
 
         // When the identify call that set the user's zone is gone (pruned by retention, say)

@@ -54,12 +54,15 @@ struct EventProcessor {
 
     /// A decision's status and reason once the limits are checked (`held`: the limit that held a
     /// planned send back).
-    static func outcome(_ decision: Decision, held: HeldBy?) -> (status: RunStatus, reason: String) {
+    /// A `mode: shadow` rule's planned send ends `shadow`: no limit is consulted or consumed.
+    static func outcome(_ decision: Decision, held: HeldBy?, mode: RuleMode = .live) -> (status: RunStatus, reason: String) {
         switch decision.outcome {
         case .notMatched: return (.notMatched, decision.reason)
         case .skipped: return (.skipped, decision.reason)
         case .failed: return (.failed, decision.reason)
-        case .planned: return held.map { (.skipped, $0.detail) } ?? (.pending, decision.reason)
+        case .planned:
+            if mode == .shadow { return (.shadow, "shadow, not sent: " + decision.reason) }
+            return held.map { (.skipped, $0.detail) } ?? (.pending, decision.reason)
         }
     }
 
@@ -67,7 +70,7 @@ struct EventProcessor {
     /// limits' gates: the one that held it back, or those it passed), the request and schedule.
     /// The decider (for its probe) and `TraceRebuilder` both build it here.
     static func decided(_ decision: Decision, rule: Rule, held: HeldBy?) -> DecidedRun {
-        let (status, reason) = outcome(decision, held: held)
+        let (status, reason) = outcome(decision, held: held, mode: rule.mode)
         var trace = RunTrace(gates: decision.gates, steps: decision.steps, zone: decision.zone, oncePerKey: decision.oncePerKey)
         if case .notMatched(let failure) = decision.outcome { trace.failedCondition = failure }
         if let held, case .planned = decision.outcome {
@@ -75,6 +78,8 @@ struct EventProcessor {
         } else if status == .pending {
             if rule.limit.oncePer != nil { trace.gates.append(Gate(name: "once_per", passed: true, detail: "key '\(decision.oncePerKey ?? "")' free")) }
             if let cap = rule.limit.maxSends { trace.gates.append(Gate(name: "max_sends", passed: true, detail: "under \(cap.count) per \(DurationText.format(seconds: cap.per))")) }
+        } else if status == .shadow {
+            trace.gates.append(Gate(name: "mode", passed: false, detail: "mode: shadow: recorded with its request, not sent; no limit consulted or consumed"))
         }
         return DecidedRun(
             status: status, reason: reason, sendAt: decision.sendAt, trace: trace, request: decision.request, schedule: decision.schedule?.json)
@@ -147,8 +152,8 @@ struct EventProcessor {
     ) throws -> RunStatus {
         // Only a planned send consults the limits; the run keeps which one held it back, if any.
         var held: HeldBy?
-        if case .planned = decision.outcome { held = try limitHolding(decision, rule: rule, event: event, in: &transaction) }
-        let (status, reason) = Self.outcome(decision, held: held)
+        if case .planned = decision.outcome, rule.mode == .live { held = try limitHolding(decision, rule: rule, event: event, in: &transaction) }
+        let (status, reason) = Self.outcome(decision, held: held, mode: rule.mode)
         let body = status == .pending ? decision.request : nil
         let key = body.map { _ in Self.outboxKey(rule: rule, event: event, recipient: decision.recipient) }
 

@@ -18,6 +18,9 @@ public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case cancelled
     /// Sent, outcome unknown after a timeout: never resent silently.
     case unknown
+    /// Decided by a `mode: shadow` rule: the send it would make, kept with its request, never sent
+    /// (no outbox row) and consuming no limit.
+    case shadow
 }
 
 /// An accepted event as the store keeps it.

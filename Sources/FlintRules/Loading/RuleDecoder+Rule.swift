@@ -2,7 +2,7 @@ import FlintPluginAPI
 import Foundation
 
 extension RuleDecoder {
-    static let ruleKeys = ["id", "description", "enabled", "when", "send", "schedule", "limit", "cancel_on"]
+    static let ruleKeys = ["id", "description", "enabled", "when", "send", "schedule", "limit", "cancel_on", "mode"]
     static let maxDelay = 90 * 86_400
 
     /// Decodes one rule mapping; nil when it has errors (all of them are reported).
@@ -26,6 +26,14 @@ extension RuleDecoder {
         }
         let description = f["description"].flatMap { string($0.value, "description") }
         let enabled = f["enabled"].flatMap { bool($0.value, "enabled") } ?? true
+        var mode = RuleMode.live
+        if let (_, value) = f["mode"], let text = string(value, "mode") {
+            if let m = RuleMode(rawValue: text) {
+                mode = m
+            } else {
+                error(value, "mode: '\(text)' is not one of live, shadow" + Self.didYouMean(text, from: ["live", "shadow"], aliases: ["dry_run": "shadow", "dry-run": "shadow", "test": "shadow", "on": "live", "enabled": "live"]))
+            }
+        }
 
         var trigger: Trigger?
         if let (_, value) = f["when"] {
@@ -66,7 +74,7 @@ extension RuleDecoder {
         return Rule(
             id: id, description: description, enabled: enabled, trigger: trigger, send: send, schedule: schedule,
             limit: limit, cancelOn: cancelOn, location: location(node),
-            version: RuleVersion.hash(definition), definition: definition, fileText: text)
+            version: RuleVersion.hash(definition), definition: definition, fileText: text, mode: mode)
     }
 
     // MARK: when / cancel_on

@@ -13,6 +13,9 @@ public final class Rule: Sendable {
     public let schedule: ScheduleSpec
     public let limit: LimitSpec
     public let cancelOn: [Trigger]
+    /// `live` (the default) or `shadow`: a shadow rule's planned sends end `shadow`, with the request
+    /// it would send, and send nothing, consuming no limit (docs/rules.md, `mode`).
+    public let mode: RuleMode
     /// Where the rule's definition starts.
     public let location: SourceLocation
     /// A hash of the rule's definition (its own YAML/JSON text, canonicalised), the rule version.
@@ -26,8 +29,9 @@ public final class Rule: Sendable {
     public init(
         id: String, description: String? = nil, enabled: Bool = true, trigger: Trigger, send: SendSpec,
         schedule: ScheduleSpec = ScheduleSpec(), limit: LimitSpec = LimitSpec(), cancelOn: [Trigger] = [],
-        location: SourceLocation, version: String = "", definition: JSONValue = .null, fileText: String? = nil
+        location: SourceLocation, version: String = "", definition: JSONValue = .null, fileText: String? = nil, mode: RuleMode = .live
     ) {
+        self.mode = mode
         self.fileText = fileText
         self.id = id
         self.description = description
@@ -41,6 +45,12 @@ public final class Rule: Sendable {
         self.version = version
         self.definition = definition
     }
+}
+
+/// Whether a rule's planned sends go out (`live`) or are only recorded (`shadow`).
+public enum RuleMode: String, Sendable, Hashable, CaseIterable {
+    case live
+    case shadow
 }
 
 /// `when:` (or a `cancel_on` entry): event names and an optional condition.

@@ -10,7 +10,8 @@ struct BenchCommand: AsyncParsableCommand {
               swift run -c release flint bench ingest --events 200000
               swift run -c release flint bench dispatch --sends 5000
               swift run -c release flint bench ledger
+              swift run -c release flint bench replay --events 200000
             """,
-        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self, BenchLedger.self]
+        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self, BenchLedger.self, BenchReplay.self]
     )
 }

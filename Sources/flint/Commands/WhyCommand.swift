@@ -10,7 +10,7 @@ struct WhyCommand: AsyncParsableCommand {
         abstract: "In plain words, what happened to a user's sends: the gate that stopped each one, or that it was sent.",
         discussion: """
             Each run is named with its status as `flint runs --status` takes it (not_matched, skipped, pending, \
-            scheduled, failed, cancelled, unknown). When there is no run to show, why says what Flint does have: \
+            scheduled, failed, cancelled, unknown, shadow). When there is no run to show, why says what Flint does have: \
             no event from the user, only identify calls, events no rule reacts to, or the runs of other rules or events.
 
             Examples:
@@ -123,6 +123,9 @@ struct WhyCommand: AsyncParsableCommand {
             return "sent: scheduled for \(when)\(schedule), Braze schedule_id \(r.scheduleId ?? "-"), dispatch_id \(r.dispatchId ?? "-")."
         case .cancelled:
             return "cancelled: \(r.reason)."
+        case .shadow:
+            return "shadow: would be sent to \(target) for \(when)\(schedule); the rule has mode: shadow, so nothing was sent and no limit was used"
+                + (r.request.map { "; it would send \($0.compactJSON)" } ?? "") + "."
         case .unknown:
             var why = withoutRetryHint(r.reason)
             if why.hasPrefix("sent, outcome unknown: ") { why.removeFirst("sent, outcome unknown: ".count) }
