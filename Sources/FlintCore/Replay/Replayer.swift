@@ -397,7 +397,9 @@ public struct Replayer: Sendable {
 
     /// `transform` over `items` in order, in up to `workers` tasks.
     static func parallel<T: Sendable, R: Sendable>(_ items: [T], workers: Int, _ transform: @escaping @Sendable (T) -> R) async -> [R] {
-        let tasks = max(1, min(workers, items.count / 256))
+        // A few chunks per worker: the chunks are uneven (only some events are decided again), and
+        // the pool runs `workers` of them at a time.
+        let tasks = max(1, min(workers * 4, items.count / 256))
         if tasks == 1 { return items.map(transform) }
         let chunk = (items.count + tasks - 1) / tasks
         return await withTaskGroup(of: (Int, [R]).self) { group in
