@@ -84,7 +84,7 @@ extension Event {
         var name: String?
         if kind == .track {
             switch object["event"] {
-            case .string(let e) where !e.trimmingCharacters(in: .whitespaces).isEmpty:
+            case .string(let e) where Self.hasNonBlank(e):
                 name = e
             case .string:
                 errors.append("event: must not be empty")
@@ -172,5 +172,13 @@ extension Event {
             Event(
                 type: kind, name: name, messageId: id, userId: userId, anonymousId: anonymousId,
                 timestamp: timestamp, raw: .object(object)))
+    }
+}
+
+extension Event {
+    /// Whether `text` has a character other than spaces and tabs (Foundation's `.whitespaces`: tab
+    /// and the Unicode space separators), without going through NSString: every event is checked.
+    static func hasNonBlank(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0 != "\t" && $0.properties.generalCategory != .spaceSeparator }
     }
 }

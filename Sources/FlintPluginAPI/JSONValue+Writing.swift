@@ -58,7 +58,7 @@ enum JSONWriter {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n): out.append(contentsOf: JSONValue.numberText(n).utf8)
+        case .number(let n): writeNumber(n, into: &out)
         case .string(let s): writeString(s, into: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
@@ -72,12 +72,12 @@ enum JSONWriter {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             var first = true
-            for key in sortedKeys(members) {
+            for (key, member) in sortedMembers(members) {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                writeCompact(members[key]!, into: &out)
+                writeCompact(member, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -121,6 +121,41 @@ enum JSONWriter {
 
     /// Keys in code point order (UTF-8 byte order equals code point order), independent of locale
     /// and of Swift's canonical-equivalence string ordering.
+    /// The members in key order, each with its value (no second lookup by key while writing).
+    static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
+        if members.count == 1 { return [members.first!] }
+        return members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+    }
+
+    /// `numberText`, with integers (the usual case: counts, amounts, ids) written digit by digit
+    /// straight into the buffer.
+    static func writeNumber(_ n: Double, into out: inout [UInt8]) {
+        guard n.isFinite, n == n.rounded(), abs(n) < 9_007_199_254_740_992 else {
+            out.append(contentsOf: JSONValue.numberText(n).utf8)
+            return
+        }
+        var v = Int64(n)
+        if v == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        if v < 0 {
+            out.append(UInt8(ascii: "-"))
+            v = -v
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while v > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
+        }
+    }
+
     static func sortedKeys(_ members: [String: JSONValue]) -> [String] {
         if members.count == 1 { return [members.first!.key] }
         return members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

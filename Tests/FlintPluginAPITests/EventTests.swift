@@ -22,6 +22,21 @@ struct EventTests {
         #expect(event.raw["type"] == "track")
     }
 
+    @Test(
+        "an event name of spaces, tabs or no-break spaces alone is refused as empty; one with text is kept as sent",
+        arguments: [("", false), ("   ", false), ("\t \t", false), ("\u{00A0}\u{2003}", false), (" Signed Up ", true), ("\n", true), ("é", true)])
+    func blankNames(name: String, kept: Bool) {
+        let result = Event.decode(["event": .string(name), "userId": "u-1"], receivedAt: received, fallbackMessageId: "x")
+        switch result {
+        case .success(let event):
+            #expect(kept)
+            #expect(event.name == name)
+        case .failure(let rejection):
+            #expect(!kept)
+            #expect(rejection.errors == ["event: must not be empty"])
+        }
+    }
+
     @Test("without messageId and timestamp, the fallback id and the receive time apply")
     func defaults() throws {
         let event = try Event.decode(["event": "E", "anonymousId": "a-1"], receivedAt: received, fallbackMessageId: "file:abc:3").get()

@@ -22,7 +22,8 @@ struct JSONWriterTests {
             (1e-7, "1e-7"), (0.0001, "0.0001"), (1.5e300, "1.5e+300"), (.leastNonzeroMagnitude, "5e-324"),
             (9_007_199_254_740_991, "9007199254740991"), (9_007_199_254_740_992, "9007199254740992"),
             (1e16, "1e+16"), (123_456_789.125, "123456789.125"), (-2.5e-10, "-2.5e-10"),
-            (.infinity, "null"), (-.infinity, "null"), (.nan, "null"),
+            (.infinity, "null"), (-.infinity, "null"), (.nan, "null"), (1, "1"), (-1, "-1"), (10, "10"), (100, "100"),
+            (-9_007_199_254_740_991, "-9007199254740991"), (1_000_000, "1000000"),
         ] as [(Double, String)])
     func numbers(value: Double, text: String) throws {
         #expect(JSONValue.number(value).compactJSON == text)
