@@ -99,13 +99,13 @@ enum JSONWriter {
         case .object(let members) where !members.isEmpty:
             out.append(UInt8(ascii: "{"))
             var first = true
-            for key in sortedKeys(members) {
+            for (key, member) in sortedMembers(members) {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 newline(indent: indent, level: level + 1, into: &out)
                 writeString(key, into: &out)
                 out.append(contentsOf: ": ".utf8)
-                writePretty(members[key]!, indent: indent, level: level + 1, into: &out)
+                writePretty(member, indent: indent, level: level + 1, into: &out)
             }
             newline(indent: indent, level: level, into: &out)
             out.append(UInt8(ascii: "}"))
@@ -119,9 +119,9 @@ enum JSONWriter {
         out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * level))
     }
 
-    /// Keys in code point order (UTF-8 byte order equals code point order), independent of locale
-    /// and of Swift's canonical-equivalence string ordering.
-    /// The members in key order, each with its value (no second lookup by key while writing).
+    /// The members in key order, each with its value (no second lookup by key while writing). Keys in
+    /// code point order (UTF-8 byte order equals code point order), independent of locale and of
+    /// Swift's canonical-equivalence string ordering.
     static func sortedMembers(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
         if members.count == 1 { return [members.first!] }
         return members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
@@ -154,11 +154,6 @@ enum JSONWriter {
             }
             for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
         }
-    }
-
-    static func sortedKeys(_ members: [String: JSONValue]) -> [String] {
-        if members.count == 1 { return [members.first!.key] }
-        return members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -127,15 +127,8 @@ extension SQLiteTransaction {
     /// SQLite allows 32,766 arguments per statement; a request has at most a few hundred rows.
     static let idsPerStatement = 500
 
-    mutating func markSending(ids: [Int64], at: Date) throws {
-        for part in ids.chunked(Self.idsPerStatement) {
-            try db.cachedStatement(
-                sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE id IN (\(Self.placeholders(part.count)))").execute(
-                arguments: StatementArguments([at.timeIntervalSince1970] as [any DatabaseValueConvertible]) + StatementArguments(part))
-        }
-    }
-
-    mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64> {
+    @discardableResult
+    mutating func markSending(ids: [Int64], at: Date) throws -> Set<Int64> {
         var marked = Set<Int64>()
         for part in ids.chunked(Self.idsPerStatement) {
             let statement = try db.cachedStatement(

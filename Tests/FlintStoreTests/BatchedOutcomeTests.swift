@@ -38,7 +38,7 @@ struct BatchedOutcomeTests {
         let untouched = Array(ids.suffix(2))
 
         // When 1,201 rows are marked sending in one write
-        try await store.write { tx in try tx.markSending(ids: listed, at: Fixture.at(10)) }
+        _ = try await store.write { tx in try tx.markSending(ids: listed, at: Fixture.at(10)) }
         let sending = try await store.write { tx in try ids.map { try tx.outbox(id: $0)! } }
         #expect(sending.prefix(1_201).allSatisfy { $0.state == .sending && $0.attempts == 1 && $0.nextAttemptAt == nil })
         #expect(sending.suffix(2).allSatisfy { $0.state == .pending && $0.attempts == 0 })

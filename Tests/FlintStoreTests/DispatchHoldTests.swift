@@ -20,6 +20,17 @@ struct DispatchHoldTests {
             schedule: { at: "10:00", time_zone: Europe/Paris, in_local_time: true }
         """
 
+    /// A store of `kind` (kept in `folder`), a clock, and an engine with the rules installed.
+    func start(_ kind: StoreKind) async throws -> (TemporaryFolder, any StateStore & LedgerReader, TestClock, RuleBook, Engine) {
+        let folder = try TemporaryFolder()
+        let store = try kind.open(in: folder)
+        let clock = TestClock("2026-11-29T18:00:00Z")
+        let book = RuleBook()
+        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
+        try await engine.install(try TestRules.load(Self.rules))
+        return (folder, store, clock, book, engine)
+    }
+
     func recipients(_ request: SendRequest) -> Set<String> {
         Set((request.body["recipients"]?.arrayValue ?? []).compactMap { $0["external_user_id"]?.stringValue })
     }
@@ -28,12 +39,8 @@ struct DispatchHoldTests {
         "held sends go out with those that arrived meanwhile once their window ends; one cancelled while held never goes out",
         arguments: StoreKind.allCases)
     func heldThenCancelled(kind: StoreKind) async throws {
-        let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
-        let clock = TestClock("2026-11-29T18:00:00Z")
-        let book = RuleBook()
-        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
-        try await engine.install(try TestRules.load(Self.rules))
+        let (folder, store, clock, book, engine) = try await start(kind)
+        _ = folder
         let action = RecordingAction()
         let dispatcher = Dispatcher(
             store: store, actions: ["braze": action], ruleBook: book, engineSettings: EngineSettings(),
@@ -77,20 +84,16 @@ struct DispatchHoldTests {
 
     @Test("a row the store no longer holds pending is not sent: marking is conditional, and says which rows it marked", arguments: StoreKind.allCases)
     func conditionalMark(kind: StoreKind) async throws {
-        let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
-        let clock = TestClock("2026-11-29T18:00:00Z")
-        let book = RuleBook()
-        let engine = Engine(store: store, ruleBook: book, now: { clock.now })
-        try await engine.install(try TestRules.load(Self.rules))
+        let (folder, store, clock, _, engine) = try await start(kind)
+        _ = folder
         let events = (0..<3).map { IncomingEvent(value: ["event": "E", "userId": .string("u-\($0)"), "messageId": .string("e-\($0)")]) }
         _ = try await engine.submitAndDecide(events, source: "test")
         let rows = try await store.write { t in try t.dueOutbox(now: clock.now, limit: 10, actions: .only("braze")) }
         #expect(rows.count == 3)
         try await store.write { t in try t.cancelRun(id: rows[1].runId, byEvent: "x", reason: "cancelled by an operator", at: clock.now) }
-        let marked = try await store.write { t in try t.markSendingIfPending(ids: rows.map(\.id), at: clock.now) }
+        let marked = try await store.write { t in try t.markSending(ids: rows.map(\.id), at: clock.now) }
         #expect(marked == [rows[0].id, rows[2].id])
-        let again = try await store.write { t in try t.markSendingIfPending(ids: rows.map(\.id), at: clock.now) }
+        let again = try await store.write { t in try t.markSending(ids: rows.map(\.id), at: clock.now) }
         #expect(again.isEmpty, "rows already sending are not marked twice")
         let fresh = try await store.write { t in try t.freshOutbox(after: 0, limit: 10, actions: .only("braze")) }
         #expect(fresh.isEmpty)

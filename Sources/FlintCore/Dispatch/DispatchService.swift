@@ -409,7 +409,7 @@ public final class DispatchService: Service, Sendable {
                     let ids = wave.flatMap { $0.items.map(\.id) }
                     let marked: Set<Int64>
                     do {
-                        marked = try await store.write { t in try t.markSendingIfPending(ids: ids, at: at) }
+                        marked = try await store.write { t in try t.markSending(ids: ids, at: at) }
                     } catch {
                         logger.error("cannot mark the outbox rows as sending; not sending them", metadata: ["error": "\(error)"])
                         budgets.withLock { b in for _ in wave { b[name]?.release(facts: nil, answered: false, now: at) } }

@@ -179,11 +179,10 @@ public protocol DispatchTransaction {
 
     // Batched: one statement for the rows of a request (docs/architecture.md, Dispatch).
 
-    /// Marks rows `sending` and counts the attempt, before their request goes out.
-    mutating func markSending(ids: [Int64], at: Date) throws
-    /// `markSending` for the rows still pending (not cancelled or sent since they were read);
-    /// returns the ids it marked.
-    mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64>
+    /// Marks the rows still pending (not cancelled or sent since they were read) `sending` and counts
+    /// the attempt, before their request goes out; returns the ids it marked.
+    @discardableResult
+    mutating func markSending(ids: [Int64], at: Date) throws -> Set<Int64>
     /// Sets the same state on several rows.
     mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws
     /// Makes the same change to several runs.
@@ -204,7 +203,8 @@ extension DispatchTransaction {
         Array(try dueOutbox(now: now, limit: .max, actions: actions).lazy.filter { $0.nextAttemptAt != nil }.prefix(limit))
     }
 
-    public mutating func markSendingIfPending(ids: [Int64], at: Date) throws -> Set<Int64> {
+    @discardableResult
+    public mutating func markSending(ids: [Int64], at: Date) throws -> Set<Int64> {
         var marked = Set<Int64>()
         for id in ids {
             guard let row = try outbox(id: id), row.state == .pending else { continue }
@@ -212,13 +212,6 @@ extension DispatchTransaction {
             marked.insert(id)
         }
         return marked
-    }
-
-    public mutating func markSending(ids: [Int64], at: Date) throws {
-        for id in ids {
-            guard let row = try outbox(id: id) else { continue }
-            try setOutbox(id: id, state: .sending, attempts: row.attempts + 1, nextAttemptAt: nil, lastError: nil, body: nil, at: at)
-        }
     }
 
     public mutating func setOutbox(ids: [Int64], state: OutboxState, attempts: Int, nextAttemptAt: Date?, lastError: String?, at: Date) throws {
