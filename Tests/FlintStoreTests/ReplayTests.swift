@@ -120,9 +120,12 @@ struct ReplayTests {
         return Fixture(folder: folder, path: path, windowStart: windowStart)
     }
 
-    static func replay(_ fixture: Fixture, rules text: String, onlyRule: String? = nil, user: String? = nil, window: ReplayWindow? = nil) async throws -> ReplayReport {
+    static func replay(
+        _ fixture: Fixture, rules text: String, onlyRule: String? = nil, user: String? = nil, window: ReplayWindow? = nil, exhaustive: Bool = false
+    ) async throws -> ReplayReport {
         let store = try SQLiteStateStore(path: fixture.path, readOnly: true)
-        let replayer = Replayer(rules: try load(text), onlyRule: onlyRule, user: user, fallback: DecideContext(EngineSettings()), pageSize: 4, workers: 2)
+        var replayer = Replayer(rules: try load(text), onlyRule: onlyRule, user: user, fallback: DecideContext(EngineSettings()), pageSize: 4, workers: 2)
+        replayer.exhaustive = exhaustive
         return try await replayer.run(source: store, window: window ?? ReplayWindow(from: fixture.windowStart))
     }
 
@@ -305,5 +308,51 @@ struct ReplayTests {
         let first = try await Self.replay(
             fixture, rules: Self.rules, window: ReplayWindow(from: fixture.windowStart, to: fixture.windowStart.addingTimeInterval(1)))
         #expect(first.events == 5 && first.changes.isEmpty)
+    }
+
+    /// What a report says, without the requests it shows (the shortcuts leave out the ones that
+    /// cannot differ).
+    static func outcomes(_ report: ReplayReport) -> [String] {
+        func side(_ run: ReplayRun?) -> String {
+            guard let run else { return "-" }
+            return run.status.rawValue + "@" + (run.sendAt.map { Timestamp.formatUTC($0) } ?? "")
+        }
+        let summaries = report.summaries.map { s in
+            "\(s.ruleId): +\(s.added) -\(s.removed) ~\(s.changed) =\(s.unchanged) \(s.statusChanges.sorted { $0.key < $1.key }) "
+                + "shifts \(s.shifts.sorted()) requests \(s.requestChanges)"
+        }
+        return summaries + report.changes.map { "\($0.eventId) \($0.ruleId): \(side($0.before)) -> \(side($0.after))" }
+    }
+
+    @Test(
+        "the shortcuts (run rows, unchanged parts of an edited rule) report what deciding every run again with both versions reports",
+        arguments: [
+            ("the same rules", [(String, String)]()),
+            ("a threshold raised", [("gte: 20", "gte: 42")]),
+            ("a threshold lowered", [("gte: 20", "gte: 5")]),
+            ("an at moved", [("at: \"10:00\"", "at: \"11:00\"")]),
+            ("a delay changed", [("after: 2h", "after: 3h")]),
+            ("a trigger property added", [("plan: \"{{ user.traits.plan }}\" }", "plan: \"{{ user.traits.plan }}\", v: 2 }")]),
+            ("a campaign changed", [("campaign_id: c-3", "campaign_id: c-9")]),
+            ("a description added everywhere", [("    when:", "    description: edited\n    when:")]),
+            ("the shadow rule made live", [("    mode: shadow\n", "")]),
+            ("a cap tightened", [("count: 3", "count: 1")]),
+            ("a once_per key changed", [("key: \"{{ userId }}\", within: 1d }\n    cancel_on", "key: \"{{ properties.value }}\", within: 1d }\n    cancel_on")]),
+            ("a condition added to a rule that had none", [("when: { event: Page Viewed }\n    send: { campaign_id: c-2 }", "when: { event: Page Viewed, if: { userId: { ne: u-5 } } }\n    send: { campaign_id: c-2 }")]),
+            ("a rule deleted, another added", [("  - id: capped", "  - id: capped2")]),
+        ] as [(String, [(String, String)])])
+    func shortcutsAgreeWithDecidingEverything(edit: String, replacements: [(String, String)]) async throws {
+        let fixture = try await Self.fixture()
+        var text = Self.rules
+        for (old, new) in replacements {
+            #expect(text.contains(old), "\(edit): the fixture's rules no longer hold \(old)")
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        let fast = try await Self.replay(fixture, rules: text)
+        let full = try await Self.replay(fixture, rules: text, exhaustive: true)
+        #expect(Self.outcomes(fast) == Self.outcomes(full), "\(edit)")
+        if !replacements.isEmpty, edit != "a description added everywhere" {
+            #expect(full.anyChange, "\(edit): the edit should change something")
+        }
     }
 }

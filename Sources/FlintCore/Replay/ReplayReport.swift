@@ -2,20 +2,22 @@ import FlintPluginAPI
 import FlintRules
 import Foundation
 
-/// One side of a replayed run: what the decision produced (docs/replay.md). The request and the
-/// schedule are compact JSON, and only for runs that planned a send (pending, shadow, cancelled).
+/// One side of a replayed run: what the decision produced (docs/replay.md). The schedule and the
+/// request are there only for runs that planned a send (pending, shadow, cancelled) and were decided
+/// again; the request is left out, on both sides alike, where it cannot differ (the same send spec
+/// and the same schedule).
 public struct ReplayRun: Sendable, Hashable {
     public var status: RunStatus
     public var sendAt: Date?
-    public var schedule: [UInt8]?
-    public var request: [UInt8]?
+    public var schedule: BrazeSchedule?
+    public var request: JSONValue?
     /// The zone wall clocks were read in (the send-hour histogram reads send times there).
     public var zone: String?
     /// False when what was decided could not be decided again (its rule version is not recorded):
     /// then only the status and the send time are compared.
     public var detailed: Bool
 
-    public init(status: RunStatus, sendAt: Date?, schedule: [UInt8]?, request: [UInt8]?, zone: String?, detailed: Bool = true) {
+    public init(status: RunStatus, sendAt: Date?, schedule: BrazeSchedule?, request: JSONValue?, zone: String?, detailed: Bool = true) {
         self.status = status
         self.sendAt = sendAt
         self.schedule = schedule
@@ -47,15 +49,11 @@ public struct ReplayRun: Sendable, Hashable {
 
     /// `{"status", "send_at", "schedule", "request"}`.
     public var json: JSONValue {
-        func parsed(_ bytes: [UInt8]?) -> JSONValue {
-            guard let bytes, let value = try? JSONParser.parse(bytes, maxDepth: 512) else { return .null }
-            return value
-        }
         return [
             "status": .string(status.rawValue),
             "send_at": planned ? (sendAt.map { .string(Timestamp.formatUTC($0)) } ?? .null) : .null,
-            "schedule": planned ? parsed(schedule) : .null,
-            "request": planned ? parsed(request) : .null,
+            "schedule": planned ? (schedule?.json ?? .null) : .null,
+            "request": planned ? (request ?? .null) : .null,
         ]
     }
 }

@@ -27,6 +27,9 @@ public struct Replayer: Sendable {
     public var pageSize: Int
     /// The most tasks deciding at once.
     public var workers: Int
+    /// Decides every run again with both versions, taking nothing from run rows and leaving no part
+    /// of a decision out (`--exhaustive`): slower, and the same report but for the requests it shows.
+    public var exhaustive = false
 
     public init(
         rules: RuleSet, onlyRule: String? = nil, user: String? = nil, fallback: DecideContext, pageSize: Int = 16_384,
@@ -122,8 +125,9 @@ public struct Replayer: Sendable {
         enum Kind: Sendable { case notMatched, skipped, failed, planned }
         var kind: Kind
         var sendAt: Date?
-        var schedule: [UInt8]?
-        var request: [UInt8]?
+        var schedule: BrazeSchedule?
+        /// Nil for a send whose request was not built (`PlanningContext.buildRequest`).
+        var request: JSONValue?
         var zone: String?
         var oncePerKey: String?
         /// False for a decision taken from its run row (`memoized`): no request or schedule.
@@ -147,9 +151,19 @@ public struct Replayer: Sendable {
             zone = d.zone
             oncePerKey = d.oncePerKey
             if kind == .planned {
-                schedule = d.schedule?.json.compactUTF8
-                request = d.request?.compactUTF8
+                schedule = d.schedule
+                request = d.request
             }
+        }
+
+        init(notMatched: Void) {
+            kind = .notMatched
+        }
+
+        /// Builds the request of a send planned without it.
+        mutating func buildRequest(_ rule: Rule, scope: JSONValue) {
+            guard kind == .planned, request == nil, rule.send.isBraze, let schedule else { return }
+            if case .success(let body) = BrazeRequestBuilder.body(send: rule.send, scope: scope, schedule: schedule) { request = body }
         }
 
         func run(_ status: RunStatus) -> ReplayRun {
@@ -170,8 +184,10 @@ public struct Replayer: Sendable {
 
     /// Whether `run` holds what `rule` decides, so the decision need not be made again: the same
     /// version of a live rule, unless the limits need the `once_per` key of a planned send.
-    static func unchanged(_ rule: Rule, run: StoredRun) -> Bool {
-        rule.mode == .live && run.ruleVersion == rule.version && !(rule.limit.oncePer != nil && kind(of: run) == .planned)
+    static func unchanged(_ rule: Rule, run: StoredRun, deltas: [String: RuleDelta]) -> Bool {
+        guard rule.mode == .live, !(rule.limit.oncePer != nil && kind(of: run) == .planned) else { return false }
+        if run.ruleVersion == rule.version { return true }
+        return deltas[State.key(rule.id, run.ruleVersion)]?.sameDecision ?? false
     }
 
     /// Whether an event must be decided again: an identify call (it changes the profile), a
@@ -181,15 +197,24 @@ public struct Replayer: Sendable {
     /// its run recorded: a decision is a pure function of the event, the rule version, the profile,
     /// the settings and the instant (docs/architecture.md, Runs and the ledger), and replay gives it
     /// the same ones; its limits and `cancel_on` are still replayed.
-    private func mustDecide(_ stored: StoredEvent, runs: [StoredRun]) -> Bool {
-        if stored.type == .identify { return true }
+    private func mustDecide(_ stored: StoredEvent, runs: [StoredRun], deltas: [String: RuleDelta]) -> Bool {
+        if stored.type == .identify || exhaustive { return true }
         guard let name = stored.name else { return false }
         if !rules.rules(cancelledBy: name).isEmpty { return true }
         for rule in rules.rules(triggeredBy: name) {
-            guard let run = runs.first(where: { $0.ruleId == rule.id }), Self.unchanged(rule, run: run) else { return true }
+            guard let run = runs.first(where: { $0.ruleId == rule.id }), Self.unchanged(rule, run: run, deltas: deltas) else { return true }
         }
-        for run in runs where rules.rule(id: run.ruleId)?.version != run.ruleVersion {
-            if Self.recorded(run, detailed: false).planned { return true }
+        for run in runs {
+            guard let rule = rules.rule(id: run.ruleId) else {
+                // A rule gone from the set: its planned sends are shown as they were.
+                if Self.recorded(run, detailed: false).planned { return true }
+                continue
+            }
+            if rule.version != run.ruleVersion, Self.recorded(run, detailed: false).planned,
+                !(deltas[State.key(rule.id, run.ruleVersion)]?.sameDecision ?? false)
+            {
+                return true
+            }
         }
         return false
     }
@@ -223,11 +248,13 @@ public struct Replayer: Sendable {
             let key = State.key(run.ruleId, run.ruleVersion)
             guard !seen.contains(key) else { continue }
             seen.insert(key)
-            if state.versions[key] == nil, rules.rule(id: run.ruleId)?.version != run.ruleVersion {
+            let current = rules.rule(id: run.ruleId)
+            if state.versions[key] == nil, current?.version != run.ruleVersion {
                 var files = state.files
                 let rule = try await Self.storedRule(run.ruleId, version: run.ruleVersion, source: source, files: &files)
                 state.files = files
                 state.versions[key] = .some(rule)
+                if let current, let rule { state.deltas[key] = RuleDelta(current, rule) }
             }
         }
 
@@ -236,6 +263,7 @@ public struct Replayer: Sendable {
         let onlyRule = self.onlyRule
         let rules = self.rules
         let runs = page.runs
+        let deltas = state.deltas
         let bounds = ranges
         @Sendable func compared(_ i: Int) -> [StoredRun] {
             let all = Array(runs[bounds[i]])
@@ -249,7 +277,7 @@ public struct Replayer: Sendable {
             {
                 return .none
             }
-            guard mustDecide(stored, runs: mine) else { return .memoized(Self.memoized(stored, runs: mine, rules: rules)) }
+            guard mustDecide(stored, runs: mine, deltas: deltas) else { return .memoized(Self.memoized(stored, runs: mine, rules: rules)) }
             guard let event = stored.decoded() else { return .unreadable }
             return event.type == .identify ? .identify(event) : .decide(event)
         }
@@ -305,8 +333,9 @@ public struct Replayer: Sendable {
 
         // 5. Decide, in parallel: the replayed rules, and what the stored runs decided.
         let versions = state.versions
+        let exhaustive = self.exhaustive
         let evaluated = await Self.parallel(items, workers: workers) { item in
-            Self.evaluate(item, rules: rules, versions: versions)
+            Self.evaluate(item, rules: rules, versions: versions, deltas: deltas, exhaustive: exhaustive)
         }
 
         // 6. In commit order: cancel_on, limits, and the comparison.
@@ -329,7 +358,7 @@ public struct Replayer: Sendable {
         return result
     }
 
-    private static func evaluate(_ item: Item, rules: RuleSet, versions: [String: Rule?]) -> Evaluated {
+    private static func evaluate(_ item: Item, rules: RuleSet, versions: [String: Rule?], deltas: [String: RuleDelta], exhaustive: Bool) -> Evaluated {
         let name = item.stored.name ?? ""
         var result = Evaluated(after: [], before: [], cancels: [])
         guard let event = item.event else { return memoized(item.stored, runs: item.runs, rules: rules) }
@@ -341,25 +370,87 @@ public struct Replayer: Sendable {
         let prepared = PreparedEvent(event: event, profile: item.profile, defaultZone: planning.defaultZone)
         var context = planning
         context.explain = false
+        var unbuilt = context
+        unbuilt.buildRequest = false
+        // What each stored run decided, where the rules below already know it.
+        var before = [ReplayRun?](repeating: nil, count: item.runs.count)
         for rule in rules.rules(triggeredBy: name) {
-            // A rule that kept its version takes the decision its run recorded, as in `memoized`.
-            if let run = item.runs.first(where: { $0.ruleId == rule.id }), Self.unchanged(rule, run: run) {
-                result.after.append((rule, Planned(memoized: run)))
-            } else {
+            guard let r = item.runs.firstIndex(where: { $0.ruleId == rule.id }) else {
+                // A run only the replay has.
                 result.after.append((rule, Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))))
+                continue
             }
-        }
-        for run in item.runs {
-            var decided = Self.recorded(run, detailed: false)
-            if decided.planned {
-                // What the stored version planned: the replayed decision when the version is the same.
-                var planned: Planned?
-                if let same = result.after.first(where: { $0.rule.id == run.ruleId && $0.rule.version == run.ruleVersion }) {
-                    planned = same.decision
-                } else if let rule = versions[State.key(run.ruleId, run.ruleVersion)] ?? nil {
-                    planned = Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))
+            let run = item.runs[r]
+            if !exhaustive, Self.unchanged(rule, run: run, deltas: deltas) {
+                // The decision its run recorded, as in `memoized`.
+                result.after.append((rule, Planned(memoized: run)))
+                before[r] = Self.recorded(run, detailed: false)
+                continue
+            }
+            let kind = Self.kind(of: run)
+            let sameVersion = run.ruleVersion == rule.version
+            let old = sameVersion ? rule : versions[State.key(rule.id, run.ruleVersion)] ?? nil
+            let delta = exhaustive ? nil : sameVersion ? RuleDelta.same : deltas[State.key(rule.id, run.ruleVersion)]
+
+            if let delta, delta.sameSchedule, delta.sameSend, kind != .notMatched {
+                // Only `when` differs (or a once_per key is needed): the condition decides, and past it
+                // the rest of the decision is the run's own (the same schedule and send, the same
+                // event, profile, settings and instant).
+                if let condition = rule.trigger.condition, !condition.evaluate(in: prepared.scope).passed {
+                    result.after.append((rule, Planned(notMatched: ())))
+                    // A change: the send it planned is shown in full.
+                    if kind == .planned, let old {
+                        let decided = Planned(RuleEvaluator.evaluate(rule: old, prepared: prepared, context: context))
+                        if decided.kind == .planned { before[r] = decided.run(Self.recorded(run, detailed: true).status) }
+                    }
+                    continue
                 }
-                if let planned, planned.kind == .planned { decided = planned.run(decided.status) }
+                var after = Planned(memoized: run)
+                var recorded = Self.recorded(run, detailed: false)
+                if kind == .planned {
+                    // Both sides read wall clocks in the same zone: the send-hour histogram counts them.
+                    let zone = Self.zoneName(rule.schedule, prepared: prepared, context: context)
+                    after.zone = zone
+                    recorded.zone = zone
+                    if let oncePer = rule.limit.oncePer {
+                        if let key = oncePer.key.renderString(in: prepared.scope), !key.isEmpty {
+                            after.oncePerKey = key
+                        } else {
+                            after = Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))
+                        }
+                    }
+                }
+                result.after.append((rule, after))
+                before[r] = recorded
+                continue
+            }
+
+            // The schedule or the send differ (or the run matched nothing before): decide again. With
+            // the same send spec the request differs only by its schedule, so it is built only to
+            // show a change.
+            let sameSend = delta?.sameSend == true && kind == .planned
+            var after = Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: sameSend ? unbuilt : context))
+            before[r] = Self.recorded(run, detailed: false)
+            if kind == .planned, let old {
+                var decided = Planned(RuleEvaluator.evaluate(rule: old, prepared: prepared, context: sameSend ? unbuilt : context))
+                if sameSend, !(decided.kind == .planned && after.kind == .planned && decided.schedule == after.schedule) {
+                    decided.buildRequest(old, scope: prepared.scope)
+                    after.buildRequest(rule, scope: prepared.scope)
+                }
+                if decided.kind == .planned { before[r] = decided.run(Self.recorded(run, detailed: true).status) }
+            }
+            result.after.append((rule, after))
+        }
+        for (r, run) in item.runs.enumerated() {
+            if let known = before[r] {
+                result.before.append((run, known))
+                continue
+            }
+            // A rule no longer triggered by this event, or gone: what its version planned, shown in full.
+            var decided = Self.recorded(run, detailed: false)
+            if decided.planned, let rule = versions[State.key(run.ruleId, run.ruleVersion)] ?? rules.rule(id: run.ruleId).flatMap({ $0.version == run.ruleVersion ? $0 : nil }) {
+                let planned = Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))
+                if planned.kind == .planned { decided = planned.run(decided.status) }
             }
             result.before.append((run, decided))
         }
@@ -371,6 +462,14 @@ public struct Replayer: Sendable {
             }
         }
         return result
+    }
+
+    /// The zone a rule's planner reads wall clocks in for this event (its runs' `zone`).
+    private static func zoneName(_ schedule: ScheduleSpec, prepared: PreparedEvent, context: PlanningContext) -> String? {
+        switch schedule.timeZone {
+        case .user: return ZoneName.display(prepared.userZone ?? context.defaultZone)
+        case .named(let name): return ZoneName.resolve(name).map(ZoneName.display)
+        }
     }
 
     /// What a run row says was decided: a run that reached pending was decided pending, whatever
@@ -432,6 +531,8 @@ public struct Replayer: Sendable {
         var consumed: [String: [Double]] = [:]
         /// "rule\0version" -> the recorded version, parsed (nil inside: not recorded).
         var versions: [String: Rule?] = [:]
+        /// "rule\0version" -> how the replayed rule differs from that recorded version.
+        var deltas: [String: RuleDelta] = [:]
         var files: [String: RuleSet] = [:]
         /// Runs whose comparison waits for the end: pending sends of rules with cancel_on.
         var deferred: [Deferred] = []
@@ -602,4 +703,34 @@ extension Duration {
         let (s, a) = components
         return Double(s) + Double(a) / 1e18
     }
+}
+
+/// How a rule differs from a recorded version of it, by the parts of its definition a decision
+/// reads: `when` (trigger and conditions), `schedule` (the planner) and `send` (the request). The
+/// pure decision of a version is a function of those parts and of its inputs, so parts that are the
+/// same need not be decided again (docs/replay.md, How it is fast). Parts are compared as canonical
+/// JSON: two spellings of the same thing count as different, which only costs time.
+struct RuleDelta: Sendable {
+    var sameWhen: Bool
+    var sameSchedule: Bool
+    var sameSend: Bool
+
+    static let same = RuleDelta(sameWhen: true, sameSchedule: true, sameSend: true)
+
+    init(sameWhen: Bool, sameSchedule: Bool, sameSend: Bool) {
+        self.sameWhen = sameWhen
+        self.sameSchedule = sameSchedule
+        self.sameSend = sameSend
+    }
+
+    init(_ rule: Rule, _ recorded: Rule) {
+        guard case .object(let a) = rule.definition, case .object(let b) = recorded.definition else {
+            self.init(sameWhen: false, sameSchedule: false, sameSend: false)
+            return
+        }
+        self.init(sameWhen: a["when"] == b["when"], sameSchedule: a["schedule"] == b["schedule"], sameSend: a["send"] == b["send"])
+    }
+
+    /// Every part a pure decision reads is the same: mode, description, limits or cancel_on changed.
+    var sameDecision: Bool { sameWhen && sameSchedule && sameSend }
 }

@@ -29,13 +29,21 @@ public struct PlanningContext: Sendable {
     /// decides without them (the run's trace is rebuilt on demand, with them); the outcome, reason,
     /// send time, schedule and request are the same either way.
     public var explain: Bool
+    /// Whether a Braze send's request body is built. Replay leaves it out where it knows the body
+    /// already (docs/replay.md, How it is fast): the decision is then planned with no `request` and no
+    /// `recipient`, which is only right when the same send spec already rendered for this event.
+    public var buildRequest: Bool
 
-    public init(now: Date, defaultZone: TimeZone = TimeZone(identifier: "UTC")!, companyZone: TimeZone? = nil, lead: Int = 60, explain: Bool = true) {
+    public init(
+        now: Date, defaultZone: TimeZone = TimeZone(identifier: "UTC")!, companyZone: TimeZone? = nil, lead: Int = 60, explain: Bool = true,
+        buildRequest: Bool = true
+    ) {
         self.now = now
         self.defaultZone = defaultZone
         self.companyZone = companyZone
         self.lead = lead
         self.explain = explain
+        self.buildRequest = buildRequest
     }
 }
 
@@ -233,7 +241,9 @@ public enum RuleEvaluator {
             decision.gate("planner", passed: true, "schedule \(schedule.time)" + (schedule.inLocalTime ? " in local time" : schedule.atOptimalTime ? " at optimal time" : ""), if: context.explain)
         }
 
-        if rule.send.isBraze {
+        if rule.send.isBraze, !context.buildRequest {
+            decision.gate("render", passed: true, "request not built", if: context.explain)
+        } else if rule.send.isBraze {
             switch BrazeRequestBuilder.body(send: rule.send, scope: scope, schedule: decision.schedule!) {
             case .success(let body):
                 decision.request = body

@@ -39,6 +39,8 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"summary\": [{rule_id, added, removed, changed, unchanged}], \"changes\": [{event_id, rule_id, user, before, after}]}.")
     var json = false
     @Flag(help: "Exit 1 when any run would change (for CI).") var failOnChange = false
+    @Flag(help: "Decide every run again with both versions, taking nothing from the ledger (slower; the same outcomes).")
+    var exhaustive = false
 
     func validate() throws {
         _ = try window(now: Date())
@@ -93,7 +95,8 @@ struct ReplayCommand: AsyncParsableCommand {
             }
         }
 
-        let replayer = Replayer(rules: loaded.ruleSet, onlyRule: rule, user: user, fallback: DecideContext(config.engineSettings))
+        var replayer = Replayer(rules: loaded.ruleSet, onlyRule: rule, user: user, fallback: DecideContext(config.engineSettings))
+        replayer.exhaustive = exhaustive
         // The bar goes to stderr, only on a terminal; stdout (the report, the JSON) stays clean.
         var bar: ProgressBar?
         var looked = false
