@@ -121,11 +121,13 @@ struct ReplayTests {
     }
 
     static func replay(
-        _ fixture: Fixture, rules text: String, onlyRule: String? = nil, user: String? = nil, window: ReplayWindow? = nil, exhaustive: Bool = false
+        _ fixture: Fixture, rules text: String, onlyRule: String? = nil, user: String? = nil, window: ReplayWindow? = nil, exhaustive: Bool = false,
+        showRequests: Bool = true
     ) async throws -> ReplayReport {
         let store = try SQLiteStateStore(path: fixture.path, readOnly: true)
         var replayer = Replayer(rules: try load(text), onlyRule: onlyRule, user: user, fallback: DecideContext(EngineSettings()), pageSize: 4, workers: 2)
         replayer.exhaustive = exhaustive
+        replayer.showRequests = showRequests
         return try await replayer.run(source: store, window: window ?? ReplayWindow(from: fixture.windowStart))
     }
 
@@ -350,7 +352,9 @@ struct ReplayTests {
         }
         let fast = try await Self.replay(fixture, rules: text)
         let full = try await Self.replay(fixture, rules: text, exhaustive: true)
+        let human = try await Self.replay(fixture, rules: text, showRequests: false)
         #expect(Self.outcomes(fast) == Self.outcomes(full), "\(edit)")
+        #expect(Self.outcomes(human) == Self.outcomes(full), "\(edit), without requests")
         if !replacements.isEmpty, edit != "a description added everywhere" {
             #expect(full.anyChange, "\(edit): the edit should change something")
         }

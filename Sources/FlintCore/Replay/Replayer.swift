@@ -30,6 +30,9 @@ public struct Replayer: Sendable {
     /// Decides every run again with both versions, taking nothing from run rows and leaving no part
     /// of a decision out (`--exhaustive`): slower, and the same report but for the requests it shows.
     public var exhaustive = false
+    /// Whether changed runs carry their requests (`--json` shows them; the human report does not):
+    /// without, a request is built only where it must be compared.
+    public var showRequests = true
 
     public init(
         rules: RuleSet, onlyRule: String? = nil, user: String? = nil, fallback: DecideContext, pageSize: Int = 16_384,
@@ -334,8 +337,9 @@ public struct Replayer: Sendable {
         // 5. Decide, in parallel: the replayed rules, and what the stored runs decided.
         let versions = state.versions
         let exhaustive = self.exhaustive
+        let show = showRequests
         let evaluated = await Self.parallel(items, workers: workers) { item in
-            Self.evaluate(item, rules: rules, versions: versions, deltas: deltas, exhaustive: exhaustive)
+            Self.evaluate(item, rules: rules, versions: versions, deltas: deltas, exhaustive: exhaustive, showRequests: show)
         }
 
         // 6. In commit order: cancel_on, limits, and the comparison.
@@ -358,7 +362,9 @@ public struct Replayer: Sendable {
         return result
     }
 
-    private static func evaluate(_ item: Item, rules: RuleSet, versions: [String: Rule?], deltas: [String: RuleDelta], exhaustive: Bool) -> Evaluated {
+    private static func evaluate(
+        _ item: Item, rules: RuleSet, versions: [String: Rule?], deltas: [String: RuleDelta], exhaustive: Bool, showRequests: Bool
+    ) -> Evaluated {
         let name = item.stored.name ?? ""
         var result = Evaluated(after: [], before: [], cancels: [])
         guard let event = item.event else { return memoized(item.stored, runs: item.runs, rules: rules) }
@@ -398,10 +404,15 @@ public struct Replayer: Sendable {
                 // event, profile, settings and instant).
                 if let condition = rule.trigger.condition, !condition.evaluate(in: prepared.scope).passed {
                     result.after.append((rule, Planned(notMatched: ())))
-                    // A change: the send it planned is shown in full.
-                    if kind == .planned, let old {
+                    guard kind == .planned else { continue }
+                    // A change: the send it planned is shown in full, or at least counted in its hour.
+                    if showRequests, let old {
                         let decided = Planned(RuleEvaluator.evaluate(rule: old, prepared: prepared, context: context))
                         if decided.kind == .planned { before[r] = decided.run(Self.recorded(run, detailed: true).status) }
+                    } else {
+                        var recorded = Self.recorded(run, detailed: false)
+                        recorded.zone = Self.zoneName(rule.schedule, prepared: prepared, context: context)
+                        before[r] = recorded
                     }
                     continue
                 }
@@ -433,7 +444,7 @@ public struct Replayer: Sendable {
             before[r] = Self.recorded(run, detailed: false)
             if kind == .planned, let old {
                 var decided = Planned(RuleEvaluator.evaluate(rule: old, prepared: prepared, context: sameSend ? unbuilt : context))
-                if sameSend, !(decided.kind == .planned && after.kind == .planned && decided.schedule == after.schedule) {
+                if sameSend, showRequests, !(decided.kind == .planned && after.kind == .planned && decided.schedule == after.schedule) {
                     decided.buildRequest(old, scope: prepared.scope)
                     after.buildRequest(rule, scope: prepared.scope)
                 }

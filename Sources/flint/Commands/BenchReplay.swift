@@ -91,11 +91,16 @@ struct BenchReplay: AsyncParsableCommand {
             var best = 0.0
             var fast: ReplayReport?
             for r in 1...max(1, repeats) {
-                let replayer = Replayer(rules: round.rules, fallback: DecideContext(EngineSettings()))
+                // As `flint replay` prints its report (no requests in it).
+                var replayer = Replayer(rules: round.rules, fallback: DecideContext(EngineSettings()))
+                replayer.showRequests = false
                 let report = try await replayer.run(source: store, window: ReplayWindow())
                 best = max(best, Self.line(round.label, "replay \(r)", report))
                 fast = report
             }
+            // As `flint replay --json` (every change with its requests).
+            let withRequests = try await Replayer(rules: round.rules, fallback: DecideContext(EngineSettings())).run(source: store, window: ReplayWindow())
+            let json = Self.line(round.label, "with requests", withRequests)
             guard let fast else { continue }
             if round.expectChange != fast.anyChange {
                 Terminal.err("error: replaying (\(round.label)) " + (fast.anyChange ? "changed \(fast.changes.count) runs; the first: \(fast.changes[0].json.compactJSON)" : "changed nothing"))
@@ -112,11 +117,16 @@ struct BenchReplay: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
             }
+            guard Self.outcomes(withRequests) == Self.outcomes(fast) else {
+                Terminal.err("error: replaying (\(round.label)) with requests found other outcomes than without")
+                throw ExitCode(1)
+            }
             table.append(
-                "| \(round.label) | " + String(format: "%.0f", best) + " | " + (slow > 0 ? String(format: "%.0f | %.1fx", slow, best / slow) : "- | -")
-                    + " | \(ProgressBar.grouped(fast.changes.count)) |")
+                "| \(round.label) | " + String(format: "%.0f | %.0f | ", best, json)
+                    + (slow > 0 ? String(format: "%.0f | %.1fx", slow, best / slow) : "- | -") + " | \(ProgressBar.grouped(fast.changes.count)) |")
         }
-        Terminal.out("\n| replay | events/s (best) | exhaustive events/s | ratio | runs changed |\n| --- | --- | --- | --- | --- |")
+        Terminal.out(
+            "\n| replay | events/s (best) | with requests (--json) | exhaustive | best / exhaustive | runs changed |\n| --- | --- | --- | --- | --- | --- |")
         for row in table { Terminal.out(row) }
     }
 

@@ -97,6 +97,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
         var replayer = Replayer(rules: loaded.ruleSet, onlyRule: rule, user: user, fallback: DecideContext(config.engineSettings))
         replayer.exhaustive = exhaustive
+        // The human report shows statuses and times, not requests.
+        replayer.showRequests = json
         // The bar goes to stderr, only on a terminal; stdout (the report, the JSON) stays clean.
         var bar: ProgressBar?
         var looked = false
