@@ -187,10 +187,10 @@ public struct Replayer: Sendable {
 
     /// Whether `run` holds what `rule` decides, so the decision need not be made again: the same
     /// version of a live rule, unless the limits need the `once_per` key of a planned send.
-    static func unchanged(_ rule: Rule, run: StoredRun, deltas: [String: RuleDelta]) -> Bool {
+    static func unchanged(_ rule: Rule, run: StoredRun, deltas: [VersionKey: RuleDelta]) -> Bool {
         guard rule.mode == .live, !(rule.limit.oncePer != nil && kind(of: run) == .planned) else { return false }
         if run.ruleVersion == rule.version { return true }
-        return deltas[State.key(rule.id, run.ruleVersion)]?.sameDecision ?? false
+        return deltas[VersionKey(rule.id, run.ruleVersion)]?.sameDecision ?? false
     }
 
     /// Whether an event must be decided again: an identify call (it changes the profile), a
@@ -200,7 +200,7 @@ public struct Replayer: Sendable {
     /// its run recorded: a decision is a pure function of the event, the rule version, the profile,
     /// the settings and the instant (docs/architecture.md, Runs and the ledger), and replay gives it
     /// the same ones; its limits and `cancel_on` are still replayed.
-    private func mustDecide(_ stored: StoredEvent, runs: [StoredRun], deltas: [String: RuleDelta]) -> Bool {
+    private func mustDecide(_ stored: StoredEvent, runs: [StoredRun], deltas: [VersionKey: RuleDelta]) -> Bool {
         if stored.type == .identify || exhaustive { return true }
         guard let name = stored.name else { return false }
         if !rules.rules(cancelledBy: name).isEmpty { return true }
@@ -214,7 +214,7 @@ public struct Replayer: Sendable {
                 continue
             }
             if rule.version != run.ruleVersion, Self.recorded(run, detailed: false).planned,
-                !(deltas[State.key(rule.id, run.ruleVersion)]?.sameDecision ?? false)
+                !(deltas[VersionKey(rule.id, run.ruleVersion)]?.sameDecision ?? false)
             {
                 return true
             }
@@ -246,9 +246,9 @@ public struct Replayer: Sendable {
             while r < page.runs.count, page.runs[r].eventSeq == event.seq { r += 1 }
             ranges[i] = start..<r
         }
-        var seen = Set<String>()
+        var seen = Set<VersionKey>()
         for run in page.runs where onlyRule == nil || run.ruleId == onlyRule {
-            let key = State.key(run.ruleId, run.ruleVersion)
+            let key = VersionKey(run.ruleId, run.ruleVersion)
             guard !seen.contains(key) else { continue }
             seen.insert(key)
             let current = rules.rule(id: run.ruleId)
@@ -363,7 +363,7 @@ public struct Replayer: Sendable {
     }
 
     private static func evaluate(
-        _ item: Item, rules: RuleSet, versions: [String: Rule?], deltas: [String: RuleDelta], exhaustive: Bool, showRequests: Bool
+        _ item: Item, rules: RuleSet, versions: [VersionKey: Rule?], deltas: [VersionKey: RuleDelta], exhaustive: Bool, showRequests: Bool
     ) -> Evaluated {
         let name = item.stored.name ?? ""
         var result = Evaluated(after: [], before: [], cancels: [])
@@ -395,8 +395,8 @@ public struct Replayer: Sendable {
             }
             let kind = Self.kind(of: run)
             let sameVersion = run.ruleVersion == rule.version
-            let old = sameVersion ? rule : versions[State.key(rule.id, run.ruleVersion)] ?? nil
-            let delta = exhaustive ? nil : sameVersion ? RuleDelta.same : deltas[State.key(rule.id, run.ruleVersion)]
+            let old = sameVersion ? rule : versions[VersionKey(rule.id, run.ruleVersion)] ?? nil
+            let delta = exhaustive ? nil : sameVersion ? RuleDelta.same : deltas[VersionKey(rule.id, run.ruleVersion)]
 
             if let delta, delta.sameSchedule, delta.sameSend, kind != .notMatched {
                 // Only `when` differs (or a once_per key is needed): the condition decides, and past it
@@ -459,7 +459,7 @@ public struct Replayer: Sendable {
             }
             // A rule no longer triggered by this event, or gone: what its version planned, shown in full.
             var decided = Self.recorded(run, detailed: false)
-            if decided.planned, let rule = versions[State.key(run.ruleId, run.ruleVersion)] ?? rules.rule(id: run.ruleId).flatMap({ $0.version == run.ruleVersion ? $0 : nil }) {
+            if decided.planned, let rule = versions[VersionKey(run.ruleId, run.ruleVersion)] ?? rules.rule(id: run.ruleId).flatMap({ $0.version == run.ruleVersion ? $0 : nil }) {
                 let planned = Planned(RuleEvaluator.evaluate(rule: rule, prepared: prepared, context: context))
                 if planned.kind == .planned { decided = planned.run(decided.status) }
             }
@@ -540,10 +540,10 @@ public struct Replayer: Sendable {
         var oncePer: [String: Date] = [:]
         /// rule -> consumption instants (seconds since 1970), ascending.
         var consumed: [String: [Double]] = [:]
-        /// "rule\0version" -> the recorded version, parsed (nil inside: not recorded).
-        var versions: [String: Rule?] = [:]
-        /// "rule\0version" -> how the replayed rule differs from that recorded version.
-        var deltas: [String: RuleDelta] = [:]
+        /// Rule and version -> the recorded version, parsed (nil inside: not recorded).
+        var versions: [VersionKey: Rule?] = [:]
+        /// Rule and version -> how the replayed rule differs from that recorded version.
+        var deltas: [VersionKey: RuleDelta] = [:]
         var files: [String: RuleSet] = [:]
         /// Runs whose comparison waits for the end: pending sends of rules with cancel_on.
         var deferred: [Deferred] = []
@@ -744,4 +744,15 @@ struct RuleDelta: Sendable {
 
     /// Every part a pure decision reads is the same: mode, description, limits or cancel_on changed.
     var sameDecision: Bool { sameWhen && sameSchedule && sameSend }
+}
+
+/// A rule id and one of its versions.
+struct VersionKey: Hashable, Sendable {
+    var rule: String
+    var version: String
+
+    init(_ rule: String, _ version: String) {
+        self.rule = rule
+        self.version = version
+    }
 }

@@ -124,8 +124,16 @@ public struct PreparedEvent: Sendable {
     public let profile: UserProfile?
     public let scope: JSONValue
     public let userZone: TimeZone?
-    /// What the zone gate says for `time_zone: user` rules.
-    public let zoneDetail: String
+    /// What the zone gate says for `time_zone: user` rules (built when asked: only explained
+    /// decisions read it).
+    public var zoneDetail: String {
+        guard zoneNotes.isEmpty else { return zoneNotes.joined(separator: "; ") }
+        return userZone.map { "user zone \(ZoneName.display($0)) (from \(zoneSource))" }
+            ?? "user zone unknown; default_time_zone \(ZoneName.display(defaultZone))"
+    }
+    /// Where the user's zone came from (`ResolvedUserZone.source`).
+    let zoneSource: String
+    let defaultZone: TimeZone
     /// Zone names this event's runs ignored because they are not in the tz database (the event's
     /// `context.timezone`, the profile's zone): noted on each run and counted for `flint status`.
     public let unknownZones: [String]
@@ -139,11 +147,10 @@ public struct PreparedEvent: Sendable {
         let resolved = RuleEvaluator.userZone(event: event, profile: profile, defaultZone: defaultZone)
         userZone = resolved.zone
         unknownZones = resolved.unknown
-        zoneNotes = resolved.notes
-        let base = resolved.zone.map { "user zone \(ZoneName.display($0)) (from \(resolved.source))" }
-            ?? "user zone unknown; default_time_zone \(ZoneName.display(defaultZone))"
         // A note already says which zone was used instead.
-        zoneDetail = resolved.notes.isEmpty ? base : resolved.notes.joined(separator: "; ")
+        zoneNotes = resolved.notes
+        zoneSource = resolved.source
+        self.defaultZone = defaultZone
     }
 }
 
