@@ -52,7 +52,7 @@ public struct Replayer: Sendable {
     ) async throws -> ReplayReport {
         let started = ContinuousClock.now
         let bounds = try await source.replayBounds(window, user: user)
-        var state = State(rules: rules, onlyRule: onlyRule, bounds: bounds)
+        var state = State(rules: rules, onlyRule: onlyRule, bounds: bounds, keepRequests: showRequests)
         guard bounds.events > 0 else { return state.report(seconds: 0) }
         try await seed(&state, source: source, bounds: bounds)
 
@@ -529,6 +529,9 @@ public struct Replayer: Sendable {
         let rules: RuleSet
         let onlyRule: String?
         let bounds: ReplayBounds
+        /// Whether the changes keep their requests (`showRequests`); without, they are dropped once
+        /// compared, which a large change would otherwise hold in memory to the end.
+        let keepRequests: Bool
         var report: ReplayReport
         var summaries: [String: ReplayRuleSummary] = [:]
         var profiles: [String: UserProfile] = [:]
@@ -555,7 +558,8 @@ public struct Replayer: Sendable {
             var change: ReplayChange
         }
 
-        init(rules: RuleSet, onlyRule: String?, bounds: ReplayBounds) {
+        init(rules: RuleSet, onlyRule: String?, bounds: ReplayBounds, keepRequests: Bool) {
+            self.keepRequests = keepRequests
             self.rules = rules
             self.onlyRule = onlyRule
             self.bounds = bounds
@@ -598,9 +602,17 @@ public struct Replayer: Sendable {
                 before: before, after: after)
         }
 
+        func kept(_ change: ReplayChange) -> ReplayChange {
+            guard !keepRequests else { return change }
+            var c = change
+            c.before?.request = nil
+            c.after?.request = nil
+            return c
+        }
+
         mutating func compare(_ event: StoredEvent, _ rule: String, _ before: ReplayRun?, _ after: ReplayRun?) {
             if Self.tally(before, after, into: &summaries[rule, default: ReplayRuleSummary(ruleId: rule)], hours: &hours) {
-                report.changes.append(Self.change(event, rule, before, after))
+                report.changes.append(kept(Self.change(event, rule, before, after)))
             }
         }
 
@@ -637,7 +649,7 @@ public struct Replayer: Sendable {
 
         mutating func compare(_ c: ReplayChange) {
             if Self.tally(c.before, c.after, into: &summaries[c.ruleId, default: ReplayRuleSummary(ruleId: c.ruleId)], hours: &hours) {
-                report.changes.append(c)
+                report.changes.append(kept(c))
             }
         }
 
