@@ -197,7 +197,7 @@ struct BenchReplay: AsyncParsableCommand {
         ]
     }()
 
-    /// The time of event `i`: two a second from 2026-11-29T08:53:20Z.
+    /// The time of event `i`: two a second from 2026-11-30T00:53:20Z.
     static func time(_ i: Int) -> Date { Date(timeIntervalSince1970: 1_796_000_000 + Double(i) * 0.5) }
 
     /// A `Cart Abandoned` (most), `Order Completed` or identify call.
