@@ -58,13 +58,23 @@ public struct Replayer: Sendable {
 
         var after = bounds.first - 1
         var next: Task<ReplayPage, any Error>? = Self.fetch(source, after: after, through: bounds.last, user: user, limit: pageSize)
+        // Three pages in flight: the next one read, this one's parallel first pass, and the one before
+        // it finished (its in-order stages, which would leave a core idle on their own).
+        var inFlight: PreparedPage?
         while let pending = next {
             let page = try await pending.value
             guard let lastSeq = page.events.last?.seq else { break }
             after = lastSeq
-            // Read the next page while this one is decided.
             next = after < bounds.last ? Self.fetch(source, after: after, through: bounds.last, user: user, limit: pageSize) : nil
-            try await replay(page, state: &state, source: source)
+            let preparing = try await prepare(page, state: &state, source: source)
+            if let previous = inFlight {
+                try await finish(previous, state: &state, source: source)
+                progress?(state.report.events, bounds.events)
+            }
+            inFlight = await preparing.value
+        }
+        if let last = inFlight {
+            try await finish(last, state: &state, source: source)
             progress?(state.report.events, bounds.events)
         }
         state.finish()
@@ -235,8 +245,16 @@ public struct Replayer: Sendable {
         case memoized(Evaluated)
     }
 
-    private func replay(_ page: ReplayPage, state: inout State, source: any ReplaySource) async throws {
-        state.report.events += page.events.count
+    /// A page after its first pass: each event's runs, and what the parallel pass made of it.
+    private struct PreparedPage: Sendable {
+        var page: ReplayPage
+        var ranges: [Range<Int>]
+        var prepared: [Prepared]
+    }
+
+    /// Stages 1 and 2 of a page: the first in order (it reads recorded rule versions), the second
+    /// started in parallel and returned.
+    private func prepare(_ page: ReplayPage, state: inout State, source: any ReplaySource) async throws -> Task<PreparedPage, Never> {
         // 1. Each event's runs (both are in seq order), and the recorded rule versions not read yet.
         var ranges = [Range<Int>](repeating: 0..<0, count: page.events.count)
         var r = 0
@@ -268,22 +286,40 @@ public struct Replayer: Sendable {
         let runs = page.runs
         let deltas = state.deltas
         let bounds = ranges
-        @Sendable func compared(_ i: Int) -> [StoredRun] {
-            let all = Array(runs[bounds[i]])
-            return onlyRule.map { id in all.filter { $0.ruleId == id } } ?? all
-        }
-        let prepared = await Self.parallel(Array(page.events.indices), workers: workers) { [self] i -> Prepared in
-            let stored = page.events[i]
-            let mine = compared(i)
-            if stored.type != .identify, let name = stored.name, mine.isEmpty, rules.rules(triggeredBy: name).isEmpty,
-                rules.rules(cancelledBy: name).isEmpty
-            {
-                return .none
+        return Task { [self] in
+            let prepared = await Self.parallel(Array(page.events.indices), workers: workers) { i -> Prepared in
+                let stored = page.events[i]
+                let mine = Self.compared(runs, bounds[i], onlyRule: onlyRule)
+                if stored.type != .identify, let name = stored.name, mine.isEmpty, rules.rules(triggeredBy: name).isEmpty,
+                    rules.rules(cancelledBy: name).isEmpty
+                {
+                    return .none
+                }
+                guard mustDecide(stored, runs: mine, deltas: deltas) else { return .memoized(Self.memoized(stored, runs: mine, rules: rules)) }
+                guard let event = stored.decoded() else { return .unreadable }
+                return event.type == .identify ? .identify(event) : .decide(event)
             }
-            guard mustDecide(stored, runs: mine, deltas: deltas) else { return .memoized(Self.memoized(stored, runs: mine, rules: rules)) }
-            guard let event = stored.decoded() else { return .unreadable }
-            return event.type == .identify ? .identify(event) : .decide(event)
+            return PreparedPage(page: page, ranges: bounds, prepared: prepared)
         }
+    }
+
+    /// An event's runs that the replay compares (only `--rule`'s, when given).
+    private static func compared(_ runs: [StoredRun], _ range: Range<Int>, onlyRule: String?) -> [StoredRun] {
+        let all = Array(runs[range])
+        return onlyRule.map { id in all.filter { $0.ruleId == id } } ?? all
+    }
+
+    /// Stages 3 to 6 of a page prepared by `prepare`.
+    private func finish(_ first: PreparedPage, state: inout State, source: any ReplaySource) async throws {
+        let page = first.page
+        let ranges = first.ranges
+        let prepared = first.prepared
+        let runs = page.runs
+        let onlyRule = self.onlyRule
+        let rules = self.rules
+        let deltas = state.deltas
+        func compared(_ i: Int) -> [StoredRun] { Self.compared(runs, ranges[i], onlyRule: onlyRule) }
+        state.report.events += page.events.count
 
         // 3. The profiles of the users of events decided again, met for the first time, as they stood
         // before the window.
