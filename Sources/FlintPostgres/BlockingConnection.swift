@@ -154,8 +154,11 @@ final class PGSession: @unchecked Sendable {
 
     var isClosed: Bool { connection.isClosed }
 
+    /// Closes the connection; it stays alive until the close completes (postgres-nio asserts that a
+    /// connection is closed before it is released).
     func close() {
-        connection.close().whenComplete { _ in }
+        let connection = self.connection
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// Runs one statement; `?` marks its parameters, in order (none of the store's SQL has a `?` of

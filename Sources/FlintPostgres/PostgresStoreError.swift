@@ -90,6 +90,13 @@ public struct PostgresStoreError: Error, Sendable, Hashable, CustomStringConvert
         if let psql = error as? PSQLError {
             if let server = psql.serverInfo {
                 let state = server[.sqlState] ?? "?"
+                // Class 08 (connection exception) and 57P01-57P03 (the server shutting down, crashed,
+                // or not accepting connections yet): the database is away, not the statement wrong.
+                if state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) {
+                    return Self(
+                        .unreachable,
+                        "lost the connection to PostgreSQL at \(url.location): \(server[.message] ?? "closed") (\(state)); check that the server runs")
+                }
                 return Self(.query, "PostgreSQL at \(url.location): \(server[.message] ?? "error") (\(state))")
             }
             switch psql.code {
