@@ -10,16 +10,10 @@ import Foundation
 struct PostgresTransaction: StateTransaction {
     let session: PGSession
     let url: PostgresURL
-    /// Whether this transaction holds the event log's lock (`insertEvent`).
+    /// Whether this transaction holds the event sequence's row lock (`insertEvent`).
     var holdsEventLock = false
     /// The last request recorded as sent, with its `sent_requests` row (one row per coalesced request).
     var lastRequest: (value: JSONValue, id: Int64)?
-
-    /// Serializes the transactions that accept events, across processes, until they commit: with it,
-    /// a higher `seq` is always committed later (the decider reads `seq > decided_through` and would
-    /// otherwise skip an event whose lower number committed after a higher one), and the duplicate
-    /// check cannot race another writer.
-    static let eventLockKey: Int64 = 0x666C_696E_7402
 
     init(session: PGSession, url: PostgresURL) {
         self.session = session
@@ -36,19 +30,28 @@ struct PostgresTransaction: StateTransaction {
     }
 
     mutating func insertEvent(_ event: Event, body: [UInt8], source: String, receivedAt: Date) throws -> Int64? {
+        // The sequence row, locked until this transaction ends, serializes the transactions that
+        // accept events across processes, as SQLite's single writer does: a higher seq always
+        // commits later (the decider reads `seq > decided_through`, and would skip an event whose
+        // lower number committed after a higher one), and the duplicate check below cannot race.
+        // Taken from the counter rather than an identity column, a number rolls back with its
+        // transaction: no gaps, and never reused after a prune.
         if !holdsEventLock {
-            try query("SELECT pg_advisory_xact_lock(?)", binds(Self.eventLockKey))
+            try query("SELECT last FROM event_sequence WHERE id = 1 FOR UPDATE")
             holdsEventLock = true
         }
         let inserted = try query(
             """
-            INSERT INTO events (message_id, type, name, user_key, user_id, anonymous_id, timestamp, received_at, source, body)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM events WHERE message_id = ?)
+            WITH next AS (
+                UPDATE event_sequence SET last = last + 1 WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM events WHERE message_id = ?)
+                RETURNING last)
+            INSERT INTO events (seq, message_id, type, name, user_key, user_id, anonymous_id, timestamp, received_at, source, body)
+            SELECT next.last, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM next
             RETURNING seq
             """,
             binds(
-                event.messageId, event.type.rawValue, event.name, event.userKey, event.userId, event.anonymousId, event.timestamp, receivedAt,
-                source, String(decoding: body, as: UTF8.self), event.messageId))
+                event.messageId, event.messageId, event.type.rawValue, event.name, event.userKey, event.userId, event.anonymousId,
+                event.timestamp, receivedAt, source, String(decoding: body, as: UTF8.self)))
         return try inserted.rows.first?.int64(0)
     }
 
