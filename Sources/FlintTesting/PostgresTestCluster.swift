@@ -32,6 +32,12 @@ public final class PostgresTestCluster: Sendable {
         }
     }
 
+    /// A cluster of its own, for a test that stops and starts the server (`stop()`, `start()`);
+    /// stopped at exit like the shared one.
+    public static func makePrivate() throws -> PostgresTestCluster {
+        try PostgresTestCluster()
+    }
+
     private static let started: Result<PostgresTestCluster, ClusterError> = Result { try PostgresTestCluster() }.mapError {
         $0 as? ClusterError ?? ClusterError(description: "\($0)")
     }
@@ -199,15 +205,20 @@ public final class PostgresTestCluster: Sendable {
     }
 
     private static func stopAtExit(bin: String, folder: String) {
-        atExit.withLock { $0 = (bin, folder) }
+        let first = atExit.withLock { clusters in
+            clusters.append((bin, folder))
+            return clusters.count == 1
+        }
+        guard first else { return }
         atexit {
-            guard let (bin, folder) = PostgresTestCluster.atExit.withLock({ $0 }) else { return }
-            _ = try? PostgresTestCluster.run(bin + "/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"])
-            try? FileManager.default.removeItem(atPath: folder)
+            for (bin, folder) in PostgresTestCluster.atExit.withLock({ $0 }) {
+                _ = try? PostgresTestCluster.run(bin + "/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"])
+                try? FileManager.default.removeItem(atPath: folder)
+            }
         }
     }
 
-    private static let atExit = LockedValue<(String, String)?>(nil)
+    private static let atExit = LockedValue<[(String, String)]>([])
 }
 
 /// A value behind a lock.

@@ -139,3 +139,60 @@ struct PostgresCLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: w.dir.path).sorted() == ["events.ndjson", "rules"])
     }
 }
+
+/// `flint serve` on PostgreSQL, with the server going away and coming back.
+@Suite(
+    "flint serve on PostgreSQL (the real binary)",
+    .enabled(if: PostgresTestCluster.skipReason == nil, Comment(rawValue: PostgresTestCluster.skipReason ?? "")))
+struct PostgresServeTests {
+    static let rules = [
+        "ship.yaml": """
+        id: ship
+        when: { event: Order Shipped }
+        send: { campaign_id: camp-ship }
+        schedule: { after: 1h }
+        """
+    ]
+
+    @Test("serve on PostgreSQL schedules through the sandbox; while the database is away it answers 503 and /readyz says where, then takes events again")
+    func databaseAway() async throws {
+        // A cluster of its own: this test stops it.
+        let cluster = try PostgresTestCluster.makePrivate()
+        let url = try cluster.makeDatabase()
+        let serve = try await ServeHarness(rules: Self.rules, database: url)
+        defer { serve.remove() }
+
+        let first = try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","messageId":"s-1","userId":"u-1"}"#)
+        #expect(first.status == 202)
+        let scheduled = try await ServeHarness.eventually(20) {
+            let runs = try await CLIHarness.run(["runs", "--json"] + serve.ledgerArgs, cwd: serve.dir)
+            return (try JSONParser.parse(runs.stdout).arrayValue ?? []).first?["status"] == "scheduled"
+        }
+        #expect(scheduled, "the run was sent to the sandbox and scheduled")
+
+        // When the database goes away
+        try cluster.stop()
+        let refused = try await ServeHarness.eventually(20) {
+            try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","messageId":"s-2","userId":"u-2"}"#).status == 503
+        }
+        #expect(refused, "accepting answers 503 while nothing can be stored")
+        let ready = try await serve.request("GET", "/readyz")
+        #expect(ready.status == 503)
+        #expect(ready.body.contains("127.0.0.1:\(cluster.port)"), "\(ready.body)")
+
+        // Then it comes back, and so does serve
+        try cluster.start()
+        let accepted = try await ServeHarness.eventually(20) {
+            try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","messageId":"s-3","userId":"u-3"}"#).status == 202
+        }
+        #expect(accepted)
+        let status = try await CLIHarness.run(["status", "--json"] + serve.ledgerArgs, cwd: serve.dir)
+        #expect(try JSONParser.parse(status.stdout)["events"] == 2, "\(status.stdout)")
+
+        let encoded = try #require(URLComponents(string: url)?.percentEncodedPassword)
+        for text in [serve.bannerText, serve.log, ready.body, status.stdout, status.stderr] {
+            #expect(!text.contains(cluster.password) && !text.contains(encoded), "the password is printed: \(text)")
+        }
+        #expect(await serve.stop() == 0)
+    }
+}
