@@ -80,9 +80,16 @@ public struct PostgresStoreError: Error, Sendable, Hashable, CustomStringConvert
 
     /// A short reason for a transport error, without the library's internals.
     private static func networkReason(_ error: any Error) -> String {
-        if let psql = error as? PSQLError, let underlying = psql.underlying { return String(describing: underlying) }
-        if let psql = error as? PSQLError { return String(describing: psql.code) }
-        return String(describing: error)
+        var text = String(describing: error)
+        if let psql = error as? PSQLError { text = psql.underlying.map { String(describing: $0) } ?? String(describing: psql.code) }
+        let lower = text.lowercased()
+        if lower.contains("connection refused") { return "connection refused" }
+        if lower.contains("timeout") || lower.contains("timed out") { return "no answer within 5 s" }
+        if lower.contains("no such file") { return "no server socket there" }
+        if lower.contains("resolve") || lower.contains("getaddrinfo") || lower.contains("name or service") { return "the host name does not resolve" }
+        if lower.contains("connection reset") { return "connection reset" }
+        if lower == "serverclosedconnection" { return "the connection closed before a server answered (is PostgreSQL listening there?)" }
+        return text
     }
 
     /// A statement the server refused, or a connection lost while it ran.
