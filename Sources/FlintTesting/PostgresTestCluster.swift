@@ -57,11 +57,12 @@ public final class PostgresTestCluster: Sendable {
         return reason
     }()
 
-    /// The folder with initdb and pg_ctl: FLINT_PG_BIN, the newest /usr/lib/postgresql/N/bin, or PATH.
+    /// The folder with initdb and pg_ctl: FLINT_PG_BIN when set, else the newest /usr/lib/postgresql/N/bin, else PATH.
     static func binFolder() -> String? {
         let fm = FileManager.default
         func has(_ folder: String) -> Bool { fm.isExecutableFile(atPath: folder + "/initdb") && fm.isExecutableFile(atPath: folder + "/pg_ctl") }
-        if let folder = ProcessInfo.processInfo.environment["FLINT_PG_BIN"], has(folder) { return folder }
+        // Named explicitly: that folder or nothing (FLINT_PG_BIN=/nowhere shows what a machine without them does).
+        if let folder = ProcessInfo.processInfo.environment["FLINT_PG_BIN"] { return has(folder) ? folder : nil }
         let versions = ((try? fm.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).compactMap(Int.init).sorted(by: >)
         for version in versions where has("/usr/lib/postgresql/\(version)/bin") { return "/usr/lib/postgresql/\(version)/bin" }
         for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) where has(folder) { return folder }
