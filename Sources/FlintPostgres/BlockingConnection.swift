@@ -70,13 +70,29 @@ actor ConnectionWorker {
         self.logger = logger
     }
 
-    /// Runs `body` on this worker's thread with its (open) connection.
-    func run<T: Sendable>(_ body: (PGSession) throws -> T) throws -> T {
-        let session = try open()
+    /// Runs `body` in one transaction opened with `begin` (`BEGIN`, or `BEGIN ... READ ONLY`),
+    /// committed when it returns and rolled back when it throws. A connection found dead at `BEGIN`
+    /// (the server restarted since it was last used) is replaced once: nothing was sent on it yet.
+    func transaction<T: Sendable>(_ begin: String, _ body: (PGSession) throws -> T) throws -> T {
+        var session = try open()
         do {
-            return try body(session)
+            try session.query(begin)
         } catch {
-            if session.isClosed { self.session = nil }
+            guard session.isClosed else { throw error }
+            self.session = nil
+            session = try open()
+            try session.query(begin)
+        }
+        do {
+            let result = try body(session)
+            try session.query("COMMIT")
+            return result
+        } catch {
+            if session.isClosed {
+                self.session = nil
+            } else {
+                _ = try? session.query("ROLLBACK")
+            }
             throw error
         }
     }

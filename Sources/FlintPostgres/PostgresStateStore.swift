@@ -80,34 +80,16 @@ public final class PostgresStateStore: StateStore, LedgerReader, Sendable {
     public func write<T: Sendable>(_ body: @Sendable (inout any StateTransaction) throws -> T) async throws -> T {
         guard let writer else { throw PostgresStoreError.readOnly(url) }
         let url = self.url
-        return try await writer.run { session in
-            try session.query("BEGIN")
-            do {
-                var transaction: any StateTransaction = PostgresTransaction(session: session, url: url)
-                let result = try body(&transaction)
-                try session.query("COMMIT")
-                return result
-            } catch {
-                _ = try? session.query("ROLLBACK")
-                throw error
-            }
+        return try await writer.transaction("BEGIN") { session in
+            var transaction: any StateTransaction = PostgresTransaction(session: session, url: url)
+            return try body(&transaction)
         }
     }
 
     /// Runs a read in one snapshot on a reader connection; never waits for the writer.
     func read<T: Sendable>(_ body: @Sendable (PGSession) throws -> T) async throws -> T {
         let worker = readers[nextReader.next() % readers.count]
-        return try await worker.run { session in
-            try session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            do {
-                let result = try body(session)
-                try session.query("COMMIT")
-                return result
-            } catch {
-                _ = try? session.query("ROLLBACK")
-                throw error
-            }
-        }
+        return try await worker.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
     // MARK: Retention
@@ -115,33 +97,26 @@ public final class PostgresStateStore: StateStore, LedgerReader, Sendable {
     public func prune(_ policy: RetentionPolicy, now: Date) async throws -> PruneResult {
         guard let writer else { throw PostgresStoreError.readOnly(url) }
         let t = now.timeIntervalSince1970
-        return try await writer.run { db in
-            try db.query("BEGIN")
-            do {
-                // Events past retention with no open run (pending, scheduled, unknown) go, with all
-                // their runs: no run may outlive its event. Outbox rows follow their runs (ON DELETE CASCADE).
-                try db.query("CREATE TEMP TABLE prune_events (seq bigint PRIMARY KEY) ON COMMIT DROP")
-                try db.query(
-                    """
-                    INSERT INTO prune_events
-                    SELECT seq FROM events e WHERE e.received_at < ? AND NOT EXISTS (
-                        SELECT 1 FROM runs r WHERE r.event_seq = e.seq AND r.status IN ('pending', 'scheduled', 'unknown'))
-                    """, binds(t - policy.events))
-                var runs = 0
-                runs += try db.query("DELETE FROM runs WHERE status = 'not_matched' AND created_at < ?", binds(t - policy.notMatched)).changed
-                runs += try db.query("DELETE FROM runs WHERE status IN (\(Self.closedStatusList)) AND created_at < ?", binds(t - policy.runs)).changed
-                runs += try db.query("DELETE FROM runs WHERE event_seq IN (SELECT seq FROM prune_events)").changed
-                let events = try db.query("DELETE FROM events WHERE seq IN (SELECT seq FROM prune_events)").changed
-                let rejected = try db.query("DELETE FROM rejected_events WHERE received_at < ?", binds(t - policy.rejected)).changed
-                // Requests sent whose outbox rows all went with their runs.
-                try db.query(
-                    "DELETE FROM sent_requests s WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sent_id = s.id)")
-                try db.query("COMMIT")
-                return PruneResult(events: events, runs: runs, rejected: rejected)
-            } catch {
-                _ = try? db.query("ROLLBACK")
-                throw error
-            }
+        return try await writer.transaction("BEGIN") { db in
+            // Events past retention with no open run (pending, scheduled, unknown) go, with all
+            // their runs: no run may outlive its event. Outbox rows follow their runs (ON DELETE CASCADE).
+            try db.query("CREATE TEMP TABLE prune_events (seq bigint PRIMARY KEY) ON COMMIT DROP")
+            try db.query(
+                """
+                INSERT INTO prune_events
+                SELECT seq FROM events e WHERE e.received_at < ? AND NOT EXISTS (
+                    SELECT 1 FROM runs r WHERE r.event_seq = e.seq AND r.status IN ('pending', 'scheduled', 'unknown'))
+                """, binds(t - policy.events))
+            var runs = 0
+            runs += try db.query("DELETE FROM runs WHERE status = 'not_matched' AND created_at < ?", binds(t - policy.notMatched)).changed
+            runs += try db.query("DELETE FROM runs WHERE status IN (\(Self.closedStatusList)) AND created_at < ?", binds(t - policy.runs)).changed
+            runs += try db.query("DELETE FROM runs WHERE event_seq IN (SELECT seq FROM prune_events)").changed
+            let events = try db.query("DELETE FROM events WHERE seq IN (SELECT seq FROM prune_events)").changed
+            let rejected = try db.query("DELETE FROM rejected_events WHERE received_at < ?", binds(t - policy.rejected)).changed
+            // Requests sent whose outbox rows all went with their runs.
+            try db.query(
+                "DELETE FROM sent_requests s WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sent_id = s.id)")
+            return PruneResult(events: events, runs: runs, rejected: rejected)
         }
     }
 
