@@ -151,6 +151,8 @@ final class PGSession: @unchecked Sendable {
             configuration = .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(5)
+        // What pg_stat_activity shows a DBA for Flint's sessions.
+        configuration.options.additionalStartupParameters = [("application_name", "flint")]
         return configuration
     }
 
