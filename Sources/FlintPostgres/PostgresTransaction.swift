@@ -82,8 +82,11 @@ struct PostgresTransaction: StateTransaction {
             """, binds(zone, at, user))
     }
 
+    /// Locks the position's row until this transaction ends: a decider in another process (`flint
+    /// ingest` beside `flint serve`) reads it after this one committed, as SQLite's single writer
+    /// orders them, instead of deciding the same events again.
     func decidedThrough() throws -> Int64 {
-        try query("SELECT decided_through FROM decide_position WHERE id = 1").rows.first?.int64(0) ?? 0
+        try query("SELECT decided_through FROM decide_position WHERE id = 1 FOR UPDATE").rows.first?.int64(0) ?? 0
     }
 
     mutating func setDecidedThrough(_ seq: Int64, at: Date) throws {

@@ -3,6 +3,7 @@ import FlintPluginAPI
 import FlintPostgres
 import FlintTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("postgres:// URLs")
@@ -129,5 +130,35 @@ struct PostgresStoreTests {
         #expect(accepted.count == 300, "each messageId accepted once")
         #expect(Set(accepted).count == 300)
         #expect(try await a.status().events == 300)
+    }
+
+    @Test("two processes deciding at once take turns: the second reads the position the first committed, never decides its events again")
+    func decidersTakeTurns() async throws {
+        let cluster = try PostgresTestCluster.shared()
+        let url = try freshURL()
+        let a = try PostgresStateStore(url: url)
+        let b = try PostgresStateStore(url: url)
+        let aRead = Mutex(false)
+
+        // a reads the position and holds it until b's read of it waits on a
+        let first = Task {
+            try await a.write { tx -> Bool in
+                _ = try tx.decidedThrough()
+                aRead.withLock { $0 = true }
+                var bWaited = false
+                let deadline = Date().addingTimeInterval(10)
+                while !bWaited && Date() < deadline {
+                    let waiting = try cluster.psql(
+                        url.database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+                    bWaited = waiting.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+                }
+                try tx.setDecidedThrough(5, at: Fixture.t0)
+                return bWaited
+            }
+        }
+        #expect(await waitUntil { aRead.withLock { $0 } })
+        let seen = try await b.write { tx in try tx.decidedThrough() }
+        #expect(try await first.value, "b waited for a's transaction")
+        #expect(seen == 5)
     }
 }
