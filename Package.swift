@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FlintRules", targets: ["FlintRules"]),
         .library(name: "FlintCore", targets: ["FlintCore"]),
         .library(name: "FlintStore", targets: ["FlintStore"]),
+        .library(name: "FlintPostgres", targets: ["FlintPostgres"]),
         .library(name: "BrazeSandbox", targets: ["BrazeSandbox"]),
         .library(name: "FlintTesting", targets: ["FlintTesting"]),
     ],
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -57,6 +59,14 @@ let package = Package(
             dependencies: [
                 "FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FlintPostgres",
+            dependencies: [
+                "FlintCore", "FlintPluginAPI", "FlintRules", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -105,7 +115,7 @@ let package = Package(
         .executableTarget(
             name: "flint",
             dependencies: [
-                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "Webhook", "FileInbox", "Braze", "BrazeSandbox",
+                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "FlintPostgres", "Webhook", "FileInbox", "Braze", "BrazeSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -122,7 +132,10 @@ let package = Package(
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FlintStoreTests",
-            dependencies: ["FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "FlintStore", "FlintPostgres", "FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -150,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "flintTests",
-            dependencies: ["flint", "FlintPluginAPI", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["flint", "FlintPluginAPI", "FlintTesting", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ],

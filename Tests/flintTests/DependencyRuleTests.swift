@@ -10,7 +10,7 @@ struct DependencyRuleTests {
         let plugins = CLIHarness.root.appendingPathComponent("Plugins")
         let names = try FileManager.default.contentsOfDirectory(atPath: plugins.path).filter { !$0.hasPrefix(".") && $0 != "Examples" }
         #expect(names.count >= 3, "expected the Webhook, FileInbox and Braze plugins, found \(names)")
-        let forbiddenModules = ["FlintCore", "FlintStore", "FlintRules", "BrazeSandbox", "FlintTesting"] + names
+        let forbiddenModules = ["FlintCore", "FlintStore", "FlintPostgres", "FlintRules", "BrazeSandbox", "FlintTesting"] + names
         var violations: [String] = []
         for plugin in names {
             let dir = plugins.appendingPathComponent(plugin)

@@ -20,15 +20,17 @@ final class ServeHarness: @unchecked Sendable {
     /// Everything flint serve wrote to stderr (its log), drained continuously so it never blocks.
     private let logText = Mutex("")
 
-    var database: String { dir.appendingPathComponent("flint.db").path }
+    /// `flint.db` in the folder, or the database given (a postgres:// URL).
+    let database: String
     var rulesDir: URL { dir.appendingPathComponent("rules") }
     var inbox: URL { dir.appendingPathComponent("inbox") }
     var base: String { "http://127.0.0.1:\(port)" }
     var ledgerArgs: [String] { ["--database", database, "--rules", rulesDir.path] }
 
     /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner.
-    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil) async throws {
+    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil, database: String? = nil) async throws {
         dir = try reuse ?? CLIHarness.temporaryDirectory()
+        self.database = database ?? dir.appendingPathComponent("flint.db").path
         try FileManager.default.createDirectory(at: rulesDir, withIntermediateDirectories: true)
         if let config { try config.write(to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8) }
         for (name, text) in rules { try text.write(to: rulesDir.appendingPathComponent(name), atomically: true, encoding: .utf8) }

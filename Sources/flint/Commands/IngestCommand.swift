@@ -131,7 +131,7 @@ struct IngestCommand: AsyncParsableCommand {
         if json {
             Terminal.out(JSONValue.array(summaries).prettyJSON())
         } else {
-            Terminal.out("database: \(config.database). See what happened: flint runs; planned sends wait in the outbox for flint serve.")
+            Terminal.out("database: \(config.databaseShown). See what happened: flint runs; planned sends wait in the outbox for flint serve.")
         }
         if anyRejected { throw ExitCode(1) }
     }

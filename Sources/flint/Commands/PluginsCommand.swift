@@ -29,7 +29,7 @@ struct PluginsCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try global.configuration(plugins: .quiet)
         var statuses: [PluginStatus] = []
-        if FileManager.default.fileExists(atPath: config.database) {
+        if StoreAccess.databaseExists(config) {
             statuses = try await StoreAccess.openForReading(config).pluginStatuses()
         }
         let now = Date()
@@ -52,7 +52,7 @@ struct PluginsCommand: AsyncParsableCommand {
             return
         }
         if rows.isEmpty {
-            Terminal.out("no plugins known: flint serve has not run with database \(config.database) (exec plugins are declared under plugins: in flint.yaml)")
+            Terminal.out("no plugins known: flint serve has not run with database \(config.databaseShown) (exec plugins are declared under plugins: in flint.yaml)")
             printProblems(config)
             return
         }

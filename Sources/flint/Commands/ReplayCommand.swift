@@ -72,17 +72,11 @@ struct ReplayCommand: AsyncParsableCommand {
         let window = try self.window(now: Date())
         let loaded = try RuleDirectory.loadValid(config.rules, refusing: "nothing was replayed", given: .configured(command: "flint replay"))
 
-        guard FileManager.default.fileExists(atPath: config.database) else {
+        guard StoreAccess.databaseExists(config) else {
             Terminal.err("error: no database at \(config.database): nothing to replay (point --database / FLINT_DATABASE at the one flint serve uses)")
             throw ExitCode(1)
         }
-        let store: SQLiteStateStore
-        do {
-            store = try SQLiteStateStore(path: config.database, readOnly: true)
-        } catch {
-            Terminal.err("error: cannot open the database \(config.database): \(error)")
-            throw ExitCode(1)
-        }
+        let store = try StoreAccess.openReadOnly(config)
         if let rule, loaded.ruleSet.rule(id: rule) == nil {
             let known = try await store.knownRuleIds()
             if !known.contains(rule) {

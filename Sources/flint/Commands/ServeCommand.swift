@@ -163,7 +163,7 @@ struct ServeCommand: AsyncParsableCommand {
         hostRoutes.set(health)
         bannerBox.set(
             Banner(
-                database: config.database, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
+                database: config.databaseShown, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
                 braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned))
 
         let sourceServices = plugins.sources.map { source -> ServiceGroupConfiguration.ServiceConfiguration in
@@ -372,7 +372,7 @@ struct ReloadOnHangup: Service {
 
 /// `/healthz`, `/readyz` and `/metrics`.
 struct HealthRoutes: Sendable {
-    let store: SQLiteStateStore
+    let store: any StateStore
     let reloader: RuleReloader
     let dispatcher: Dispatcher
     let plugins: PluginBoard

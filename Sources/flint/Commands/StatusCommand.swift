@@ -142,7 +142,7 @@ struct StatusCommand: AsyncParsableCommand {
         } else {
             lines.append(["dispatch", serveRunning ? "running" : "stopped (flint serve is not running)"])
         }
-        lines.append(["database", config.database])
+        lines.append(["database", config.databaseShown])
         lines.append(["events", "\(status.events) accepted, \(status.rejected) rejected" + (status.lastEventAt.map { ", last received \(Format.age($0, now: now))" } ?? "")])
         lines.append([
             "decisions",
@@ -218,7 +218,7 @@ struct StatusCommand: AsyncParsableCommand {
             "since": time(pause?.since), "next_probe_at": time(pause?.nextProbe),
         ]
         return [
-            "database": .string(config.database), "events": .number(Double(status.events)), "rejected": .number(Double(status.rejected)),
+            "database": .string(config.databaseShown), "events": .number(Double(status.events)), "rejected": .number(Double(status.rejected)),
             "runs": .object(counts),
             "outbox": [
                 "pending": .number(Double(status.outboxPending)), "oldest_pending_created_at": time(status.oldestPendingCreatedAt),

@@ -269,7 +269,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "The configuration file (default: FLINT_CONFIG, else ./flint.yaml when present).")
     var config: String?
 
-    @Option(help: "The SQLite database (default: FLINT_DATABASE, else the configuration's, else ./flint.db).")
+    @Option(help: "The database: a SQLite file, or a postgres://user:password@host:port/dbname URL (default: FLINT_DATABASE, else the configuration's, else ./flint.db).")
     var database: String?
 
     @Option(help: "The rules folder (default: FLINT_RULES, else the configuration's, else ./rules).")

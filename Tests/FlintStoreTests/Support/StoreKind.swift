@@ -1,22 +1,34 @@
 import FlintCore
+import FlintPostgres
 import FlintStore
+import FlintTesting
 import Testing
 
-/// The two twins: behavioural tests run against both, so they cannot drift apart.
+/// The twins: behavioural tests run against each, so they cannot drift apart.
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     /// `SQLiteStateStore.inMemory()`: the same SQL without a file.
     case sqliteInMemory = "sqlite-in-memory"
     case memory
+    /// `PostgresStateStore` on a database of its own in this process's throwaway cluster
+    /// (`PostgresTestCluster`).
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A new, empty store: a real SQLite file in `folder`, or a `MemoryStateStore`.
+    /// Every kind this machine can run: PostgreSQL only with its binaries (else skipped with a
+    /// printed reason; under CI, `FLINT_CI=1`, never skipped).
+    static var allCases: [StoreKind] {
+        PostgresTestCluster.skipReason == nil ? [.sqlite, .sqliteInMemory, .memory, .postgres] : [.sqlite, .sqliteInMemory, .memory]
+    }
+
+    /// A new, empty store: a real SQLite file in `folder`, a `MemoryStateStore`, or a fresh PostgreSQL database.
     func open(in folder: TemporaryFolder) throws -> any StateStore & LedgerReader {
         switch self {
         case .sqlite: try SQLiteStateStore(path: folder.path())
         case .sqliteInMemory: try SQLiteStateStore.inMemory()
         case .memory: MemoryStateStore()
+        case .postgres: try PostgresStateStore(url: PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase()))
         }
     }
 }
