@@ -32,6 +32,16 @@ public final class PostgresTestCluster: Sendable {
         }
     }
 
+    /// `shared()` from async code: starting the cluster runs processes, off the cooperative pool.
+    public static func shared() async throws -> PostgresTestCluster {
+        try await offThePool { try shared() }
+    }
+
+    /// `makePrivate()` from async code, off the cooperative pool.
+    public static func makePrivate() async throws -> PostgresTestCluster {
+        try await offThePool { try makePrivate() }
+    }
+
     /// A cluster of its own, for a test that stops and starts the server (`stop()`, `start()`);
     /// stopped at exit like the shared one.
     public static func makePrivate() throws -> PostgresTestCluster {
@@ -115,6 +125,27 @@ public final class PostgresTestCluster: Sendable {
         allowed.insert(charactersIn: "-._~")
         let encoded = password.addingPercentEncoding(withAllowedCharacters: allowed) ?? password
         return "postgres://\(user):\(encoded)@127.0.0.1:\(port)/\(database)?sslmode=disable"
+    }
+
+    /// `makeDatabase()` from async code, off the cooperative pool.
+    public func makeDatabase() async throws -> String {
+        try await offThePool { try self.makeDatabase() }
+    }
+
+    /// `psql(_:_:)` from async code, off the cooperative pool.
+    @discardableResult
+    public func psql(_ database: String, _ sql: String) async throws -> String {
+        try await offThePool { try self.psql(database, sql) }
+    }
+
+    /// `stop()` from async code, off the cooperative pool.
+    public func stop() async throws {
+        try await offThePool { try self.stop() }
+    }
+
+    /// `start()` from async code, off the cooperative pool.
+    public func start() async throws {
+        try await offThePool { try self.start() }
     }
 
     /// Creates an empty database and returns its URL.

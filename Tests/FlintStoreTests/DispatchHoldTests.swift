@@ -23,7 +23,7 @@ struct DispatchHoldTests {
     /// A store of `kind` (kept in `folder`), a clock, and an engine with the rules installed.
     func start(_ kind: StoreKind) async throws -> (TemporaryFolder, any StateStore & LedgerReader, TestClock, RuleBook, Engine) {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let clock = TestClock("2026-11-29T18:00:00Z")
         let book = RuleBook()
         let engine = Engine(store: store, ruleBook: book, now: { clock.now })

@@ -10,7 +10,7 @@ struct GroupCommitTests {
     @Test("one write commits 1000 events and their runs together", arguments: StoreKind.allCases)
     func thousandInOneWrite(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         // When one write inserts 1000 events, each with a run and every other one an outbox row
         let seqs = try await store.write { tx in
@@ -39,7 +39,7 @@ struct GroupCommitTests {
     @Test("a write whose body throws midway leaves nothing behind", arguments: StoreKind.allCases)
     func rollback(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         // When a write inserts an event, its run, an outbox row and rule state, then throws
         await #expect(throws: FixtureError.self) {
@@ -75,7 +75,7 @@ struct GroupCommitTests {
     @Test("profiles are saved, replaced and read back within and across writes", arguments: StoreKind.allCases)
     func profiles(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let first = UserProfile(traits: ["plan": "free", "n": 1.5], timeZone: "America/Los_Angeles")
         let second = UserProfile(traits: ["plan": "pro"], timeZone: nil)
 
@@ -96,7 +96,7 @@ struct DedupeTests {
     @Test("the same messageId twice in one write: the second is refused and nothing of it is written", arguments: StoreKind.allCases)
     func sameWrite(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         let (first, second) = try await store.write { tx in
             (
@@ -115,7 +115,7 @@ struct DedupeTests {
     @Test("the same messageId in a later write is a duplicate", arguments: StoreKind.allCases)
     func laterWrite(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         let first = try await store.write { tx in try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0) }
         let (again, next) = try await store.write { tx in

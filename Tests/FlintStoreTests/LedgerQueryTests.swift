@@ -93,7 +93,7 @@ struct LedgerQueryTests {
     @Test("a compact run reads back exactly as written: outcome, held limit, outbox key, instants", arguments: StoreKind.allCases)
     func runRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let held = HeldBy(gate: "once_per", detail: "once_per: key 'u-1' already sent \"quoted\" 🧦")
 
         let (id, other) = try await store.write { tx in
@@ -128,7 +128,7 @@ struct LedgerQueryTests {
     @Test("an event reads back with its body, by messageId or by sequence number", arguments: StoreKind.allCases)
     func eventRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let event = Fixture.event("m-1", properties: ["cart_value": 59.5, "items": [["sku": "A1", "name": "Socks"]], "big": 1e21, "neg": -0.001])
 
         try await store.write { tx in _ = try tx.insertEvent(event, source: "webhook", receivedAt: Fixture.at(0.5)) }
@@ -144,7 +144,7 @@ struct LedgerQueryTests {
     @Test("empty strings read back as empty strings, not as missing values", arguments: StoreKind.allCases)
     func emptyStrings(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let event = Event(type: .track, name: "", messageId: "m-1", userId: nil, anonymousId: "", timestamp: Fixture.t0, raw: ["event": ""])
 
         let id = try await store.write { tx in

@@ -58,7 +58,7 @@ struct PagingTests {
     @Test("paging the runs shows every row exactly once, in the listing's order, in both directions", arguments: StoreKind.allCases)
     func runsRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         try await Self.populate(store)
         for filter in Self.runFilters {
             var all = filter
@@ -80,7 +80,7 @@ struct PagingTests {
     @Test("paging the events and the outbox shows every row exactly once, in both directions", arguments: StoreKind.allCases)
     func eventsAndOutboxRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         try await Self.populate(store)
         for filter in [EventQuery(), EventQuery(user: "u-0"), EventQuery(name: "Cart Abandoned", since: Fixture.at(180))] {
             var all = filter

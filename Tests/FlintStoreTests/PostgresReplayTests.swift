@@ -66,7 +66,7 @@ struct PostgresReplayTests {
     func sameReportAsSQLite() async throws {
         let folder = try TemporaryFolder()
         let sqlite = try SQLiteStateStore(path: folder.path())
-        let postgres = try PostgresStateStore(url: PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase()))
+        let postgres = try await PostgresStateStore.open(PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase()))
         let start = try await Self.fill(sqlite)
         #expect(try await Self.fill(postgres) == start)
 

@@ -56,20 +56,20 @@ struct PostgresURLTests {
 @Suite(
     "The PostgreSQL store", .enabled(if: PostgresTestCluster.skipReason == nil, Comment(rawValue: PostgresTestCluster.skipReason ?? "")))
 struct PostgresStoreTests {
-    func freshURL() throws -> PostgresURL {
-        try PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase())
+    func freshURL() async throws -> PostgresURL {
+        try await PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase())
     }
 
     @Test("stores opened at the same moment on a new database: the migrations run once, under the advisory lock")
     func migrationsRunOnce() async throws {
-        let url = try freshURL()
+        let url = try await freshURL()
         let stores = try await withThrowingTaskGroup(of: PostgresStateStore.self) { group in
             for _ in 0..<4 { group.addTask { try await PostgresStateStore.open(url) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(stores.count == 4)
         let name = url.database
-        let applied = try PostgresTestCluster.shared().psql(name, "SELECT count(*) FROM flint_migrations")
+        let applied = try await PostgresTestCluster.shared().psql(name, "SELECT count(*) FROM flint_migrations")
         #expect(applied.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         // Any of them writes, any reads.
         let seq = try await stores[2].write { tx in try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0) }
@@ -78,21 +78,21 @@ struct PostgresStoreTests {
     }
 
     @Test("a read-only open of a database without Flint's tables says to ingest or serve first")
-    func readOnlyEmpty() throws {
-        let url = try freshURL()
-        #expect {
-            try PostgresStateStore(url: url, readOnly: true)
+    func readOnlyEmpty() async throws {
+        let url = try await freshURL()
+        await #expect {
+            try await PostgresStateStore.open(url, readOnly: true)
         } throws: { error in
             "\(error)".contains("no Flint database at 127.0.0.1:\(url.port), database \(url.database)") && "\(error)".contains("flint ingest")
         }
     }
 
     @Test("a wrong password is one message naming host, port, database and user, never the password")
-    func wrongPassword() throws {
-        var url = try freshURL()
+    func wrongPassword() async throws {
+        var url = try await freshURL()
         url.password = "wrong-s3cret"
-        #expect {
-            try PostgresStateStore(url: url)
+        await #expect {
+            try await PostgresStateStore.open(url)
         } throws: { error in
             let message = "\(error)"
             return message.contains("127.0.0.1:\(url.port), database \(url.database)") && message.contains("refused user flint")
@@ -102,13 +102,13 @@ struct PostgresStoreTests {
 
     @Test("after the server drops its connections (a restart, a failover), the next write and read succeed on new ones")
     func reconnects() async throws {
-        let url = try freshURL()
-        let store = try PostgresStateStore(url: url)
+        let url = try await freshURL()
+        let store = try await PostgresStateStore.open(url)
         _ = try await store.write { tx in try tx.insertEvent(Fixture.event("m-1"), source: "test", receivedAt: Fixture.t0) }
         #expect(try await store.decideProgress().lastAccepted == 1)
 
         // When the server ends every session of the database (a restart, a failover)
-        try PostgresTestCluster.shared().psql(
+        try await PostgresTestCluster.shared().psql(
             "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(url.database)'")
 
         // Then the next write finds its connection dead before sending anything, and opens another
@@ -120,9 +120,9 @@ struct PostgresStoreTests {
 
     @Test("events accepted by two stores at once keep seq in commit order, with no duplicate accepted twice")
     func twoWriters() async throws {
-        let url = try freshURL()
-        let a = try PostgresStateStore(url: url)
-        let b = try PostgresStateStore(url: url)
+        let url = try await freshURL()
+        let a = try await PostgresStateStore.open(url)
+        let b = try await PostgresStateStore.open(url)
         async let fromA: [Int64?] = a.write { tx in try (0..<200).map { try tx.insertEvent(Fixture.event("m-\($0)"), source: "a", receivedAt: Fixture.t0) } }
         async let fromB: [Int64?] = b.write { tx in try (100..<300).map { try tx.insertEvent(Fixture.event("m-\($0)"), source: "b", receivedAt: Fixture.t0) } }
         let (seqsA, seqsB) = try await (fromA, fromB)
@@ -134,10 +134,10 @@ struct PostgresStoreTests {
 
     @Test("two processes deciding at once take turns: the second reads the position the first committed, never decides its events again")
     func decidersTakeTurns() async throws {
-        let cluster = try PostgresTestCluster.shared()
-        let url = try freshURL()
-        let a = try PostgresStateStore(url: url)
-        let b = try PostgresStateStore(url: url)
+        let cluster = try await PostgresTestCluster.shared()
+        let url = try await freshURL()
+        let a = try await PostgresStateStore.open(url)
+        let b = try await PostgresStateStore.open(url)
         let aRead = Mutex(false)
 
         // a reads the position and holds it until b's read of it waits on a

@@ -14,7 +14,7 @@ struct RetentionTests {
     @Test("prune removes old events, runs and rejects, not_matched sooner, and keeps open runs with their events", arguments: StoreKind.allCases)
     func prune(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         // Given (retention: events and runs 30 days, not_matched 3 days, rejected 30 days)
         try await store.write { tx in

@@ -15,7 +15,7 @@ struct RuleStateTests {
     @Test("a rule version is recorded once; a new version adds a row", arguments: StoreKind.allCases)
     func ruleVersions(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let v1: JSONValue = ["id": "cart", "send": ["campaign_id": "c-1"], "schedule": ["after": "2h"]]
 
         try await store.write { tx in try tx.recordRuleVersion(Self.version("v1", definition: v1)) }
@@ -35,7 +35,7 @@ struct RuleStateTests {
     @Test("once_per keeps the event time of the last consuming send per (rule, key)", arguments: StoreKind.allCases)
     func oncePer(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         let (none, first) = try await store.write { tx in
             let none = try tx.oncePerLast(rule: "cart", key: "u-1")
@@ -59,7 +59,7 @@ struct RuleStateTests {
     @Test("consumedCount counts a rule's runs consumed at or after `since`, cancelled ones included", arguments: StoreKind.allCases)
     func consumedCount(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         // Given runs of `cart` consumed at t0, t0+10, t0+20 (then cancelled), one never consumed, and one of another rule
         try await store.write { tx in
@@ -84,7 +84,7 @@ struct RuleStateTests {
     @Test("an outbox key is written once: the same key again is refused and writes nothing", arguments: StoreKind.allCases)
     func outboxKey(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         let results = try await store.write { tx in
             let (_, a) = try tx.eventWithRun(Fixture.event("m-1"), receivedAt: Fixture.t0)
@@ -110,7 +110,7 @@ struct RuleStateTests {
     @Test("openRuns lists a user's pending and scheduled runs of a rule; cancelRun withdraws the pending send", arguments: StoreKind.allCases)
     func cancel(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
 
         // Given u-1 has a pending run (with its outbox row), a skipped run and a second pending run of `cart`,
         // plus a pending run of another rule, and u-2 a pending run of `cart`

@@ -11,7 +11,7 @@ struct StoreHealthTests {
     @Test("status counts dead and unknown sends with the oldest of each, besides the pending ones", arguments: StoreKind.allCases)
     func deadAndUnknownCounts(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         try await store.write { t in
             for (i, state) in [OutboxState.pending, .dead, .dead, .unknown, .sent].enumerated() {
                 let (_, run) = try t.eventWithRun(Fixture.event("m-\(i)"), receivedAt: Fixture.at(Double(i)))
@@ -36,7 +36,7 @@ struct StoreHealthTests {
     @Test("serve's heartbeat reads back as written, pause and refused rule errors included", arguments: StoreKind.allCases)
     func heartbeatRoundTrip(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         #expect(try await store.serveHeartbeat() == nil)
         let beat = ServeHeartbeat(
             pid: 4242, host: "box", listen: "127.0.0.1:8080", startedAt: Fixture.at(0), lastSeen: Fixture.at(5),

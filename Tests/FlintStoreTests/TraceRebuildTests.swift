@@ -70,7 +70,7 @@ struct TraceRebuildTests {
         arguments: [StoreKind.sqlite, .memory])
     func rebuildEqualsDecided(kind: StoreKind) async throws {
         let folder = try TemporaryFolder()
-        let store = try kind.open(in: folder)
+        let store = try await kind.open(in: folder)
         let clock = TestClock("2026-11-29T18:00:01.234Z")
         let probe = DecisionProbe()
         let book = RuleBook()

@@ -29,7 +29,7 @@ struct ZoneProfileTests {
 
         init(_ kind: StoreKind) async throws {
             folder = try TemporaryFolder()
-            store = try kind.open(in: folder)
+            store = try await kind.open(in: folder)
             let now = ZoneProfileTests.now
             engine = Engine(store: store, ruleBook: RuleBook(), now: { now })
             let loaded = RuleLoader.load([RuleFile(path: "rules/morning.yaml", text: ZoneProfileTests.rule)])

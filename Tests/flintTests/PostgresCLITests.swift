@@ -28,12 +28,13 @@ struct PostgresCLITests {
         var args: [String]
     }
 
-    func workspace(url: String? = nil) throws -> Workspace {
+    func workspace(url given: String? = nil) async throws -> Workspace {
         let dir = try CLIHarness.temporaryDirectory()
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("rules"), withIntermediateDirectories: true)
         try Self.rules.write(to: dir.appendingPathComponent("rules/r.yaml"), atomically: true, encoding: .utf8)
         try Self.events.write(to: dir.appendingPathComponent("events.ndjson"), atomically: true, encoding: .utf8)
-        let url = try url ?? PostgresTestCluster.shared().makeDatabase()
+        let url: String
+        if let given { url = given } else { url = try await PostgresTestCluster.shared().makeDatabase() }
         return Workspace(dir: dir, url: url, args: ["--database", url, "--rules", dir.appendingPathComponent("rules").path])
     }
 
@@ -51,7 +52,7 @@ struct PostgresCLITests {
 
     @Test("ingest, then runs --json and status on a postgres:// URL with a password: the runs are there, the password is printed nowhere")
     func ingestRunsStatus() async throws {
-        let w = try workspace()
+        let w = try await workspace()
         defer { try? FileManager.default.removeItem(at: w.dir) }
 
         let ingest = try await CLIHarness.run(["ingest"] + w.args + ["events.ndjson"], cwd: w.dir)
@@ -84,7 +85,7 @@ struct PostgresCLITests {
 
     @Test("two processes opening a new PostgreSQL database at once: one migrates under the advisory lock, both ingest")
     func concurrentMigration() async throws {
-        let w = try workspace()
+        let w = try await workspace()
         defer { try? FileManager.default.removeItem(at: w.dir) }
         try #"{"event":"Cart Abandoned","messageId":"e-other","userId":"u-9","properties":{"cart_value":99}}"#
             .write(to: w.dir.appendingPathComponent("other.ndjson"), atomically: true, encoding: .utf8)
@@ -99,10 +100,10 @@ struct PostgresCLITests {
 
     @Test("a wrong password: one line naming host, port and database, never the password, and exit 1")
     func wrongPassword() async throws {
-        let cluster = try PostgresTestCluster.shared()
-        let url = try cluster.makeDatabase()
+        let cluster = try await PostgresTestCluster.shared()
+        let url = try await cluster.makeDatabase()
         let wrong = url.replacingOccurrences(of: try #require(URLComponents(string: url)?.percentEncodedPassword), with: "not-the-s3cret")
-        let w = try workspace(url: wrong)
+        let w = try await workspace(url: wrong)
         defer { try? FileManager.default.removeItem(at: w.dir) }
         for command in [["runs"], ["ingest", "events.ndjson"], ["status"]] {
             let r = try await CLIHarness.run([command[0]] + w.args + command.dropFirst(), cwd: w.dir)
@@ -117,7 +118,7 @@ struct PostgresCLITests {
     @Test("no server at the URL's port: one line naming where it looked and what to check")
     func serverAway() async throws {
         let port = PostgresTestCluster.freePort()
-        let w = try workspace(url: "postgres://flint:hunter2@127.0.0.1:\(port)/flint?sslmode=disable")
+        let w = try await workspace(url: "postgres://flint:hunter2@127.0.0.1:\(port)/flint?sslmode=disable")
         defer { try? FileManager.default.removeItem(at: w.dir) }
         let r = try await CLIHarness.run(["runs"] + w.args, cwd: w.dir)
         #expect(r.status == 1)
@@ -129,7 +130,7 @@ struct PostgresCLITests {
 
     @Test("a postgres:// URL that does not parse is refused with the password hidden, never taken as a file path")
     func badURL() async throws {
-        let w = try workspace(url: "postgres://flint:hunter2@127.0.0.1:5432")
+        let w = try await workspace(url: "postgres://flint:hunter2@127.0.0.1:5432")
         defer { try? FileManager.default.removeItem(at: w.dir) }
         let r = try await CLIHarness.run(["ingest"] + w.args + ["events.ndjson"], cwd: w.dir)
         #expect(r.status == 1)
@@ -157,8 +158,8 @@ struct PostgresServeTests {
     @Test("serve on PostgreSQL schedules through the sandbox; while the database is away it answers 503 and /readyz says where, then takes events again")
     func databaseAway() async throws {
         // A cluster of its own: this test stops it.
-        let cluster = try PostgresTestCluster.makePrivate()
-        let url = try cluster.makeDatabase()
+        let cluster = try await PostgresTestCluster.makePrivate()
+        let url = try await cluster.makeDatabase()
         let serve = try await ServeHarness(rules: Self.rules, database: url)
         defer { serve.remove() }
 
@@ -171,7 +172,7 @@ struct PostgresServeTests {
         #expect(scheduled, "the run was sent to the sandbox and scheduled")
 
         // When the database goes away
-        try cluster.stop()
+        try await cluster.stop()
         let refused = try await ServeHarness.eventually(20) {
             try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","messageId":"s-2","userId":"u-2"}"#).status == 503
         }
@@ -181,7 +182,7 @@ struct PostgresServeTests {
         #expect(ready.body.contains("127.0.0.1:\(cluster.port)"), "\(ready.body)")
 
         // Then it comes back, and so does serve
-        try cluster.start()
+        try await cluster.start()
         let accepted = try await ServeHarness.eventually(20) {
             try await serve.request("POST", "/v1/events", body: #"{"event":"Order Shipped","messageId":"s-3","userId":"u-3"}"#).status == 202
         }

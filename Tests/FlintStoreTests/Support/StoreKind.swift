@@ -23,12 +23,14 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     /// A new, empty store: a real SQLite file in `folder`, a `MemoryStateStore`, or a fresh PostgreSQL database.
-    func open(in folder: TemporaryFolder) throws -> any StateStore & LedgerReader {
+    func open(in folder: TemporaryFolder) async throws -> any StateStore & LedgerReader {
         switch self {
         case .sqlite: try SQLiteStateStore(path: folder.path())
         case .sqliteInMemory: try SQLiteStateStore.inMemory()
         case .memory: MemoryStateStore()
-        case .postgres: try PostgresStateStore(url: PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase()))
+        case .postgres:
+            // Starting the cluster and creating a database run processes: off the pool.
+            try await PostgresStateStore.open(PostgresURL(parsing: PostgresTestCluster.shared().makeDatabase()))
         }
     }
 }
