@@ -149,7 +149,7 @@ let package = Package(
             name: "FlintConsoleTests",
             dependencies: [
                 "FlintConsole", "FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

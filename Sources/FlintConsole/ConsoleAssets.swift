@@ -84,6 +84,7 @@ enum ConsoleAssets {
         .chips { margin-top: 12px; }
         svg.chart { width: 100%; height: auto; display: block; }
         svg.statuses { max-width: 460px; }
+        svg.local-hours { max-width: 720px; }
         svg .label { font-size: 10px; fill: var(--muted); }
         svg .count { font-size: 10px; fill: var(--text); font-weight: 600; }
         svg .axis { stroke: #c5cbd3; stroke-width: 1; }
@@ -105,8 +106,22 @@ enum ConsoleAssets {
           dl.facts dt { margin-top: 8px; }
           form.filters input, form.filters select { width: 100%; }
           form.filters label { flex: 1 1 40%; }
-          td:nth-child(7) { min-width: 220px; }
+          table.cards thead { display: none; }
+          table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; width: 100%; }
+          table.cards tr { padding: 8px 2px; border-bottom: 1px solid var(--line); }
+          table.cards tr:last-child { border-bottom: 0; }
+          table.cards td { display: flex; gap: 10px; border: 0; padding: 2px 10px; white-space: normal; }
+          table.cards td::before { content: attr(data-label); flex: 0 0 92px; color: var(--muted); font-size: 11px;
+            font-weight: 600; letter-spacing: .3px; padding-top: 2px; }
+          table.cards td > * { min-width: 0; }
         }
+        """
+
+    /// The tab's icon: Flint's orange dot.
+    static let icon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">\
+        <stop offset="0" stop-color="#ff7a45"/><stop offset="1" stop-color="#f5222d"/></linearGradient></defs>\
+        <circle cx="8" cy="8" r="7" fill="url(#g)"/></svg>
         """
 
     static let js = """
@@ -121,8 +136,10 @@ enum ConsoleAssets {
           var query = table.getAttribute('data-query') || '';
           var status = document.getElementById('live-status');
 
+          var labels = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
           function cell(row, content) {
             var td = document.createElement('td');
+            td.setAttribute('data-label', labels[row.cells.length] || '');
             if (typeof content === 'string') { td.textContent = content; } else { td.appendChild(content); }
             row.appendChild(td);
           }

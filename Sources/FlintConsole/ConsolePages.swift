@@ -31,6 +31,7 @@ enum Layout {
                 el("meta", ["name": "viewport", "content": "width=device-width, initial-scale=1"]),
                 el("title", [:], txt(title + " · Flint")),
                 el("link", ["rel": "stylesheet", "href": "/ui/app.css"]),
+                el("link", ["rel": "icon", "href": "/ui/favicon.svg", "type": "image/svg+xml"]),
                 el("script", ["src": "/ui/app.js", "defer": "defer"])),
             el(
                 "body", [:],
@@ -66,14 +67,25 @@ enum Layout {
         el("a", attrs: [("href", "/ui/events/" + urlEncode(id))], children: [txt(text ?? id)])
     }
 
+    /// A table; on a phone each row becomes a card whose cells are labelled with the column names
+    /// (`data-label`, shown by the stylesheet).
     static func table(_ header: [String], _ rows: [[Node]], attrs: [(String, String?)] = []) -> Node {
-        el(
+        let tableAttrs = attrs.contains { $0.0 == "class" } ? attrs : attrs + [("class", "cards")]
+        return el(
             "div", ["class": "scroll"],
             el(
-                "table", attrs: attrs,
+                "table", attrs: tableAttrs,
                 children: [
                     el("thead", [:], el("tr", [:], children: header.map { el("th", [:], txt($0)) })),
-                    el("tbody", [:], children: rows.map { el("tr", [:], children: $0.map { el("td", [:], $0) }) }),
+                    el(
+                        "tbody", [:],
+                        children: rows.map { row in
+                            el(
+                                "tr", [:],
+                                children: row.enumerated().map { i, cell in
+                                    el("td", attrs: [("data-label", i < header.count ? header[i] : "")], children: [cell])
+                                })
+                        }),
                 ]))
     }
 
@@ -89,6 +101,8 @@ extension Console {
         router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/ui/"]) }
         router.get("/ui/app.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/ui/app.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
+        router.get("/ui/favicon.svg") { _, _ in Self.asset(ConsoleAssets.icon, type: "image/svg+xml") }
+        router.get("/favicon.ico") { _, _ in Response(status: .noContent) }
         router.get("/ui/login") { request, _ in
             let next = Self.safeNext(FormData.parse(request.uri.query)["next"])
             if !self.auth.required { return Response(status: .seeOther, headers: [.location: next]) }
@@ -291,7 +305,7 @@ extension Console {
         let table = Layout.table(
             ["ID", "CREATED (UTC)", "RULE", "USER", "STATUS", "SEND AT", "REASON"], listing.rows.map(Self.runRow),
             attrs: [
-                ("id", "runs"), ("class", "runs"), ("data-live", live ? "1" : nil), ("data-after", listing.rows.first.map { String($0.id) } ?? ""),
+                ("id", "runs"), ("class", "runs cards"), ("data-live", live ? "1" : nil), ("data-after", listing.rows.first.map { String($0.id) } ?? ""),
                 ("data-query", String(filterQuery)),
             ])
         var pager: [Node] = []

@@ -270,7 +270,7 @@ struct ConsoleMiddleware: RouterMiddleware {
 
     static let csp =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    static let open: Set<String> = ["/ui/login", "/ui/app.css", "/ui/app.js"]
+    static let open: Set<String> = ["/ui/login", "/ui/app.css", "/ui/app.js", "/ui/favicon.svg", "/favicon.ico"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path

@@ -52,6 +52,11 @@ public indirect enum Node: Sendable {
 
     /// `&`, `<`, `>`, `"` and `'` as character references.
     public static func escape(_ s: String, into out: inout String) {
+        // Most text has nothing to escape: appended whole.
+        if !s.utf8.contains(where: { $0 == 38 || $0 == 60 || $0 == 62 || $0 == 34 || $0 == 39 }) {
+            out += s
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"

@@ -80,20 +80,17 @@ extension SQLiteStateStore {
         }
     }
 
-    /// Per rule, runs per status created at or after `since`: per status, the rule ids of its runs
-    /// (`runs_by_status`, then the row). The rules page asks for the last 7 days.
+    /// Per rule, runs per status created at or after `since`: one range count per rule and status on
+    /// `runs_by_rule_status (rule_id, status, created_at)`, which holds all three (migration v9-console).
     public func runCountsByRule(since: Date?) async throws -> [String: [RunStatus: Int]] {
         try await read { db in
             var counts: [String: [RunStatus: Int]] = [:]
             let rules = try String.fetchAll(db, sql: "SELECT DISTINCT rule_id FROM rule_versions")
-            // runs_by_rule (rule_id, created_at): the rule's runs in the window, then their status.
-            let statement = try db.cachedStatement(
-                sql: "SELECT status, count(*) FROM runs WHERE rule_id = ? AND created_at >= ? GROUP BY status")
+            let statement = try db.cachedStatement(sql: "SELECT count(*) FROM runs WHERE rule_id = ? AND status = ? AND created_at >= ?")
             for rule in rules {
-                for row in try Row.fetchAll(statement, arguments: [rule, since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]) {
-                    let raw: String = row[0]
-                    guard let status = RunStatus(rawValue: raw) else { continue }
-                    counts[rule, default: [:]][status] = row[1]
+                for status in RunStatus.allCases {
+                    let n = try Int.fetchOne(statement, arguments: [rule, status.rawValue, since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]) ?? 0
+                    if n > 0 { counts[rule, default: [:]][status] = n }
                 }
             }
             return counts
@@ -124,7 +121,10 @@ extension SQLiteStateStore {
     }
 
     /// Sends whose time lies in `[from, to)`, counted per rule, zone and quarter hour; planned
-    /// (`pending`, `sending`) and sent apart. Through `outbox_by_state (state, send_at)`.
+    /// (`pending`, `sending`) and sent apart. Walks `outbox_landing` (state, quarter hour, zone,
+    /// rule: migration v9-console) in its order: the rule is the outbox key's first part
+    /// (`rule|version|event|recipient`; a rule id has no `|`). The expressions are the index's, to
+    /// the letter, or SQLite does not use it.
     public func sendBuckets(from: Date, to: Date) async throws -> [SendBucket] {
         try await read { db in
             struct Key: Hashable {
@@ -135,11 +135,12 @@ extension SQLiteStateStore {
             var buckets: [Key: (planned: Int, sent: Int)] = [:]
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT r.rule_id, o.zone, CAST(o.send_at / 900 AS INTEGER) AS q, count(*) FROM outbox o JOIN runs r ON r.id = o.run_id
-                    WHERE o.state = ? AND o.send_at >= ? AND o.send_at < ? GROUP BY r.rule_id, o.zone, q
+                    SELECT substr(key, 1, instr(key, '|') - 1), zone, CAST(send_at / 900 AS INTEGER), count(*) FROM outbox
+                    WHERE state = ? AND CAST(send_at / 900 AS INTEGER) >= ? AND CAST(send_at / 900 AS INTEGER) < ? GROUP BY 3, 2, 1
                     """)
             for state in [OutboxState.pending, .sending, .sent] {
-                for row in try Row.fetchAll(statement, arguments: [state.rawValue, from.timeIntervalSince1970, to.timeIntervalSince1970]) {
+                let first = Int64((from.timeIntervalSince1970 / 900).rounded(.down)), end = Int64((to.timeIntervalSince1970 / 900).rounded(.up))
+                for row in try Row.fetchAll(statement, arguments: [state.rawValue, first, end]) {
                     let key = Key(rule: row[0], zone: row[1], quarter: row[2])
                     let n: Int = row[3]
                     if state == .sent { buckets[key, default: (0, 0)].sent += n } else { buckets[key, default: (0, 0)].planned += n }

@@ -3,6 +3,7 @@ import FlintCore
 import FlintPluginAPI
 import FlintStore
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -171,6 +172,27 @@ struct ConsoleRouterTests {
             try await client.execute(uri: "/api/v1/runs?limit=1&before=3", method: .get) { response in
                 #expect(response.headers[.link] == "</api/v1/runs?limit=1&before=2>; rel=\"next\", </api/v1/runs?limit=1&after=2>; rel=\"prev\"")
             }
+        }
+    }
+
+    @Test("the console's counts read indexes alone: no table scan, no sort (migration v9-console)")
+    func countsUseIndexes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flint-console-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("flint.db").path
+        _ = try SQLiteStateStore(path: path)
+        let queue = try DatabaseQueue(path: path)
+        let plans = [
+            "SELECT substr(key, 1, instr(key, '|') - 1), zone, CAST(send_at / 900 AS INTEGER), count(*) FROM outbox "
+                + "WHERE state = 'sent' AND CAST(send_at / 900 AS INTEGER) >= 1 AND CAST(send_at / 900 AS INTEGER) < 9 GROUP BY 3, 2, 1",
+            "SELECT count(*) FROM runs WHERE rule_id = 'r' AND status = 'failed' AND created_at >= 1",
+            "SELECT count(*) FROM runs WHERE status = 'failed' AND created_at >= 1",
+        ]
+        for sql in plans {
+            let plan = try queue.read { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String } }
+            #expect(plan.contains { $0.contains("INDEX") }, "\(sql): \(plan)")
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") || ($0.hasPrefix("SCAN") && !$0.contains("INDEX")) }, "\(sql): \(plan)")
         }
     }
 }
