@@ -193,6 +193,9 @@ def main():
         page.goto(CONSOLE + "/ui/users?user=u-2")
         check(page.locator("ol.timeline li.event").count() >= 1, "a user's page shows their events")
         check(page.locator("ol.timeline .run .badge").count() >= 1, "a user's page shows their runs with their status")
+        if zone_name:
+            page.goto(CONSOLE + "/ui/users?user=u-dst")
+            check(page.locator("ol.timeline li.event").count() == 5, "the DST user's five events are on their timeline")
         shot(page, "user.png")
 
         page.goto(CONSOLE + "/ui/")
