@@ -195,4 +195,44 @@ struct ConsoleRouterTests {
             #expect(!plan.contains { $0.contains("TEMP B-TREE") || ($0.hasPrefix("SCAN") && !$0.contains("INDEX")) }, "\(sql): \(plan)")
         }
     }
+
+    @Test("the rules page lists a refused reload's errors and the folder's, escaped, and each rule with its file")
+    func ruleErrors() async throws {
+        let (store, dir) = try await Self.store()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let console = Console(
+            store: store, settings: ConsoleSettings(host: "127.0.0.1", port: 0, tokens: [], companyZone: "UTC"),
+            providers: ConsoleProviders(
+                status: {
+                    [
+                        "attention": ["flint serve refused the last rules reload (1 error(s)); it runs the last good set"],
+                        "rules": ["refused_reload_errors": ["rules/cart.yaml:3:9: error: when.event: expected a <string>"], "refused_reload_since": "2026-12-08T00:00:00Z"],
+                    ]
+                },
+                why: { _, _, _, _ in WhyAnswer(json: [], error: "error: no rule 'nope'") },
+                rules: {
+                    RulesAnswer(
+                        rules: [ConsoleRule(id: "cart", summary: ["id": "cart", "file": "rules/cart.yaml", "line": 1, "version": "v1"], quietHours: nil)],
+                        errors: ["rules/cart.yaml:3:9: error: when.event: expected a <string>"])
+                }))
+        let app = Application(router: console.makeRouter())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/ui/rules", method: .get) { response in
+                let html = String(buffer: response.body)
+                #expect(html.contains("flint serve refused the last reload of the rules folder (since 2026-12-08T00:00:00Z)"))
+                #expect(html.components(separatedBy: "rules/cart.yaml:3:9: error: when.event: expected a &lt;string&gt;").count == 3)
+                #expect(html.contains("id=\"rule-cart\"") && html.contains("rules/cart.yaml:1"))
+            }
+            try await client.execute(uri: "/ui/", method: .get) { response in
+                #expect(String(buffer: response.body).contains("Needs attention"))
+            }
+            try await client.execute(uri: "/api/v1/why?user=u-1&rule=nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("no rule 'nope'"))
+            }
+            try await client.execute(uri: "/api/v1/why", method: .get) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
 }
