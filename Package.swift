@@ -71,6 +71,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FlintConsole",
+            dependencies: [
+                "FlintCore", "FlintStore", "FlintPluginAPI", "FlintRules", "Webhook",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "BrazeSandbox",
             dependencies: [
                 "FlintPluginAPI",
@@ -115,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "flint",
             dependencies: [
-                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "FlintPostgres", "Webhook", "FileInbox", "Braze", "BrazeSandbox",
+                "FlintPluginAPI", "FlintRules", "FlintCore", "FlintStore", "FlintPostgres", "FlintConsole", "Webhook", "FileInbox", "Braze", "BrazeSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -146,6 +156,14 @@ let package = Package(
         .testTarget(
             name: "WebhookTests",
             dependencies: ["Webhook", "FlintPluginAPI", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FlintConsoleTests",
+            dependencies: [
+                "FlintConsole", "FlintStore", "FlintCore", "FlintRules", "FlintPluginAPI", "FlintTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -190,6 +190,9 @@ public final class PostgresTestCluster: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else: a server started here lives on, and any descriptor it inherited (the pipe of a
+        // `flint` command another test is running at this moment) would never reach end of file.
+        Self.closeFrom3(&actions)
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { for pointer in cArguments { free(pointer) } }
         var pid = pid_t()
@@ -205,6 +208,16 @@ public final class PostgresTestCluster: Sendable {
                 description: "\((executable as NSString).lastPathComponent) \(exited ? "exited with \(code)" : "was killed (signal \(status & 0x7f))"): \(output)")
         }
         return output
+    }
+
+    /// Adds "close every descriptor from 3 up" to `actions`: glibc's
+    /// posix_spawn_file_actions_addclosefrom_np (2.34 and later), looked up at run time because
+    /// Swift's Glibc module does not declare it. Without it, a descriptor opened by another thread
+    /// at the wrong moment still leaks into the server.
+    private static func closeFrom3(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
     }
 
     /// A loopback port nobody listens on right now.

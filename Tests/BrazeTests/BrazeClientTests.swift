@@ -185,16 +185,17 @@ struct BrazeClientTests {
 
     @Test("connection refused is retryable: nothing was written")
     func connectionRefused() async throws {
-        let port = try await unusedPort()
-        try await withClient(port: port, timeout: .seconds(2), connectTimeout: .milliseconds(200)) { client in
-            let response = await client.createSchedule(createBody)
-            #expect(response.disposition == .retry)
-            let failure = try #require(response.transportError)
-            #expect(failure.phase == .beforeRequestWritten)
-            #expect(failure == .connectFailed, "\(failure)")
-            let outcome = await BrazeAction(client: client).perform(
-                SendRequest(id: "o", body: createBody, schedule: nil), context: context)
-            guard case .failure(_, true) = outcome else { Issue.record("\(outcome)"); return }
+        try await withRefusingPort { port in
+            try await withClient(port: port, timeout: .seconds(2), connectTimeout: .milliseconds(200)) { client in
+                let response = await client.createSchedule(createBody)
+                #expect(response.disposition == .retry)
+                let failure = try #require(response.transportError)
+                #expect(failure.phase == .beforeRequestWritten)
+                #expect(failure == .connectFailed, "\(failure)")
+                let outcome = await BrazeAction(client: client).perform(
+                    SendRequest(id: "o", body: createBody, schedule: nil), context: context)
+                guard case .failure(_, true) = outcome else { Issue.record("\(outcome)"); return }
+            }
         }
     }
 

@@ -69,11 +69,12 @@ struct BrazeSecretTests {
         gate.open()
 
         // Nothing listening, and an endpoint that is not a URL.
-        let port = try await unusedPort()
-        try await withClient(port: port, timeout: .seconds(1), connectTimeout: .milliseconds(100), logs: logs) { client in
-            let outcome = await BrazeAction(client: client).perform(
-                SendRequest(id: "r", body: createBody, schedule: nil), context: .init(name: "braze", logger: logs.logger))
-            collected.append(texts(outcome))
+        try await withRefusingPort { port in
+            try await withClient(port: port, timeout: .seconds(1), connectTimeout: .milliseconds(100), logs: logs) { client in
+                let outcome = await BrazeAction(client: client).perform(
+                    SendRequest(id: "r", body: createBody, schedule: nil), context: .init(name: "braze", logger: logs.logger))
+                collected.append(texts(outcome))
+            }
         }
         let broken = BrazeClient(
             configuration: .init(restEndpoint: "not a url \(testAPIKey)", apiKey: testAPIKey), logger: logs.logger)

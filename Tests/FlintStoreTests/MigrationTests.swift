@@ -31,7 +31,7 @@ struct MigrationTests {
             )
         }
         #expect(tables.isSuperset(of: Self.tables))
-        #expect(migrations == ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide", "v8-compact-runs"])
+        #expect(migrations == ["v1-ledger", "v2-dispatch", "v3-plugins", "v4-zones", "v5-health", "v6-rejected-origin", "v7-decide", "v8-compact-runs", "v9-console"])
         #expect(journal == "wal")
     }
 
@@ -47,7 +47,7 @@ struct MigrationTests {
         let second = try SQLiteStateStore(path: path)
 
         #expect(try schema(path) == before)
-        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 8)
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } == 9)
         #expect(try await second.event(id: "m-1")?.seq == 1)
     }
 

@@ -27,17 +27,21 @@ final class ServeHarness: @unchecked Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
     var ledgerArgs: [String] { ["--database", database, "--rules", rulesDir.path] }
 
-    /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner.
-    init(rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil, database: String? = nil) async throws {
+    /// Starts flint serve with the given rule files, waiting (with a deadline) for its banner. The
+    /// console is off unless `consoleListen` names an address (tests run side by side: no fixed port).
+    init(
+        rules: [String: String], config: String? = nil, environment: [String: String] = [:], reuse: URL? = nil, database: String? = nil,
+        consoleListen: String = "off"
+    ) async throws {
         dir = try reuse ?? CLIHarness.temporaryDirectory()
         self.database = database ?? dir.appendingPathComponent("flint.db").path
         try FileManager.default.createDirectory(at: rulesDir, withIntermediateDirectories: true)
         if let config { try config.write(to: dir.appendingPathComponent("flint.yaml"), atomically: true, encoding: .utf8) }
         for (name, text) in rules { try text.write(to: rulesDir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         process.executableURL = CLIHarness.binary
-        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--inbox", inbox.path] + ledgerArgs
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--inbox", inbox.path, "--console-listen", consoleListen] + ledgerArgs
         var env = ProcessInfo.processInfo.environment
-        for key in ["FLINT_RULES", "FLINT_DATABASE", "FLINT_LISTEN", "FLINT_INBOX", "FLINT_WEBHOOK_TOKEN", "BRAZE_API_KEY", "FLINT_CONFIG"] { env[key] = nil }
+        for key in ["FLINT_RULES", "FLINT_DATABASE", "FLINT_LISTEN", "FLINT_INBOX", "FLINT_WEBHOOK_TOKEN", "BRAZE_API_KEY", "FLINT_CONFIG", "FLINT_CONSOLE_LISTEN"] { env[key] = nil }
         env.merge(environment) { _, new in new }
         process.environment = env
         process.currentDirectoryURL = dir

@@ -11,7 +11,8 @@ struct BenchCommand: AsyncParsableCommand {
               swift run -c release flint bench dispatch --sends 5000
               swift run -c release flint bench ledger
               swift run -c release flint bench replay --events 200000
+              swift run -c release flint bench console --database /tmp/ledger.db
             """,
-        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self, BenchLedger.self, BenchReplay.self]
+        subcommands: [BenchRules.self, BenchIngest.self, BenchHTTPBaseline.self, BenchDispatch.self, BenchLedger.self, BenchReplay.self, BenchConsole.self]
     )
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Braze
 import BrazeSandbox
 import FileInbox
+import FlintConsole
 import FlintCore
 import FlintPluginAPI
 import FlintRules
@@ -39,6 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "host:port to listen on (default: FLINT_LISTEN, else the configuration's, else 127.0.0.1:8080).") var listen: String?
     @Option(help: "The watched folder (default: FLINT_INBOX, else the configuration's, else ./inbox).") var inbox: String?
+    @Option(help: "host:port for the console (/ui/) and its JSON API (/api/v1/), or off (default: FLINT_CONSOLE_LISTEN, else console.listen in the configuration, else 127.0.0.1:8081).")
+    var consoleListen: String?
 
     func run() async throws {
         #if canImport(Glibc)
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         var config = try global.configuration(plugins: .refuse)
         if let listen { config.listen = listen }
         if let inbox { config.inbox = inbox }
+        if let consoleListen { config.consoleListen = consoleListen }
         let logger = Self.bootstrapLogging()
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -83,9 +87,15 @@ struct ServeCommand: AsyncParsableCommand {
             Terminal.err("error: cannot listen on \(Self.address(bindHost, port)): \(problem); \(Self.listenHint)")
             throw ExitCode(1)
         }
+        let requestedConsole = try Self.consoleAddress(config)
+        let consoleTokens = config.webhook.tokens.contains { !$0.isEmpty }
 
         let store = try StoreAccess.openForWriting(config)
         let pruned = try await store.prune(config.retention, now: Date())
+        // The console reads the SQLite store's indexes; on PostgreSQL it is not served yet
+        // (docs/architecture.md, Planned changes).
+        let consoleStore = store as? SQLiteStateStore
+        let consoleAddress = consoleStore == nil ? nil : requestedConsole
 
         // Braze: the configured instance, or the sandbox on loopback when no key is set.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -164,7 +174,27 @@ struct ServeCommand: AsyncParsableCommand {
         bannerBox.set(
             Banner(
                 database: config.databaseShown, rules: rulesFolder, ruleCount: loaded.ruleSet.rules.count, inbox: config.inbox, bindNote: bindNote,
-                braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned))
+                braze: brazeNote, plugins: config.execPlugins.map { "\($0.name) (\($0.kind.rawValue))" }, pruned: pruned,
+                console: consoleAddress.map { "http://\(Self.address($0.host, $0.port))/ui/ (API under /api/v1/; " + (consoleTokens ? "a webhook token required)" : "no token configured, so loopback only)") }
+                    ?? (consoleStore == nil
+                        ? "off: not served on PostgreSQL yet; the CLI answers the same questions"
+                        : "off (--console-listen HOST:PORT, FLINT_CONSOLE_LISTEN or console.listen in flint.yaml turns it on)")))
+        if let consoleAddress, let consoleStore {
+            let console = Console(
+                store: consoleStore,
+                settings: ConsoleSettings(
+                    host: consoleAddress.host, port: consoleAddress.port, tokens: config.webhook.tokens,
+                    companyZone: config.braze.companyTimeZone ?? config.defaultTimeZone),
+                providers: Self.consoleProviders(config: config, store: consoleStore))
+            let consoleLogger = logger
+            services.append(
+                .init(
+                    service: ListeningService(
+                        inner: console.makeApplication(
+                            logger: logger,
+                            onListening: { address in consoleLogger.info("console listening", metadata: ["url": "http://\(address)/ui/"]) }),
+                        address: Self.address(consoleAddress.host, consoleAddress.port), what: "the console", hint: Self.consoleHint)))
+        }
 
         let sourceServices = plugins.sources.map { source -> ServiceGroupConfiguration.ServiceConfiguration in
             var sourceLogger = logger
@@ -317,6 +347,7 @@ struct Banner: Sendable {
     var braze: String
     var plugins: [String]
     var pruned: PruneResult
+    var console: String
 
     func print(address: String) {
         var lines = [
@@ -326,6 +357,7 @@ struct Banner: Sendable {
             "  inbox     \(inbox)/ (read files go to \(inbox)/processed; files with bad lines go to \(inbox)/failed/ with NAME.errors.json, their good lines are ingested)",
             "  braze     \(braze)",
             "  plugins   \(plugins.isEmpty ? "none declared (flint.yaml plugins:)" : plugins.joined(separator: ", ") + " (flint plugins)")",
+            "  console   \(console)",
             "  endpoints POST /v1/events /v1/track /v1/identify /v1/batch; GET /healthz /readyz /metrics",
         ]
         if pruned.events + pruned.runs + pruned.rejected > 0 {

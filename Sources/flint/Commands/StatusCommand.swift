@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlintConsole
 import FlintCore
 import FlintPluginAPI
 import FlintRules
@@ -30,6 +31,33 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try global.configuration(plugins: .quiet)
         let ledger = try StoreAccess.openForReading(config)
+        let report = try await Self.report(config: config, ledger: ledger)
+        if json {
+            Terminal.out(report.json.prettyJSON())
+        } else {
+            printHuman(
+                status: report.status, serve: report.serve, serveRunning: report.serveRunning, pause: report.pause, rules: report.rules,
+                config: config, plugins: report.plugins, unknownZones: report.unknownZones, attention: report.attention, now: report.now)
+        }
+        if check, !report.attention.isEmpty { throw ExitCode(1) }
+    }
+
+    /// What `flint status` found: printed here, and served by the console (`GET /api/v1/status`).
+    struct Report {
+        var status: StoreStatus
+        var serve: ServeHeartbeat?
+        var serveRunning: Bool
+        var pause: DispatchPause?
+        var rules: RuleLoadResult?
+        var plugins: [PluginStatus]
+        var unknownZones: [UnknownZoneCount]
+        var attention: [String]
+        var now: Date
+        /// `flint status --json`.
+        var json: JSONValue
+    }
+
+    static func report(config: Configuration, ledger: any LedgerReader) async throws -> Report {
         let status = try await ledger.status()
         let serve = try await ledger.serveHeartbeat()
         let unknownZones = try await ledger.unknownZones()
@@ -92,18 +120,12 @@ struct StatusCommand: AsyncParsableCommand {
                 "\(config.file ?? "flint.yaml") has \(config.pluginProblems.count) problem(s) under plugins:; flint serve will refuse to start (flint plugins)")
         }
 
-        if json {
-            Terminal.out(
-                Self.json(
-                    status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins,
-                    troubled: troubled, unknownZones: unknownZones, attention: attention, now: now
-                ).prettyJSON())
-        } else {
-            printHuman(
-                status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins,
-                unknownZones: unknownZones, attention: attention, now: now)
-        }
-        if check, !attention.isEmpty { throw ExitCode(1) }
+        let json = Self.json(
+            status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, config: config, plugins: plugins,
+            troubled: troubled, unknownZones: unknownZones, attention: attention, now: now)
+        return Report(
+            status: status, serve: serve, serveRunning: serveRunning, pause: pause, rules: rules, plugins: plugins, unknownZones: unknownZones,
+            attention: attention, now: now, json: json)
     }
 
     /// A plugin that is not doing its job while serve runs: restarting, held, or silent.

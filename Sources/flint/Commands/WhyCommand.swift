@@ -32,23 +32,12 @@ struct WhyCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try global.configuration()
         let ledger = try StoreAccess.openForReading(config)
-        // The rules folder is read only when a message needs it (parsing it costs more than the
-        // answer itself on a big ledger).
-        if let rule {
-            let known = try await ledger.knownRuleIds()
-            if !known.contains(rule) {
-                let rules = RulesInView(folder: config.rules)
-                if !rules.ids.contains(rule) {
-                    Terminal.err(Self.unknownRule(rule, rules: rules, ledgerIds: known))
-                    throw ExitCode(2)
-                }
-            }
+        let answer = try await Self.answer(ledger: ledger, rulesFolder: config.rules, user: user, rule: rule, event: event, limit: limit)
+        if let error = answer.error {
+            Terminal.err(error)
+            throw ExitCode(2)
         }
-
-        let runs = try await ledger.runs(RunQuery(rule: rule, user: user, event: event, limit: limit))
-        if runs.isEmpty {
-            let rules = RulesInView(folder: config.rules)
-            let message = try await NoRuns(ledger: ledger, rules: rules, user: user, rule: rule, event: event).explain()
+        if let message = answer.message {
             if json {
                 Terminal.out("[]")
                 Terminal.err(message)
@@ -57,28 +46,69 @@ struct WhyCommand: AsyncParsableCommand {
             }
             return
         }
+        if json {
+            Terminal.out(JSONValue.array(answer.runs.map(\.json)).prettyJSON())
+            return
+        }
+        for r in answer.runs {
+            Terminal.out("run \(r.run.id) (\(r.run.ruleId), \(r.run.status.rawValue)) for \(r.what):")
+            Terminal.out("  " + r.explanation)
+        }
+    }
+
+    /// One run as `flint why` tells it.
+    struct Explained {
+        var run: RunRecord
+        /// `'Cart Abandoned' (m-1) at 2026-11-29T18:05:00Z`.
+        var what: String
+        var explanation: String
+        /// The `--json` object.
+        var json: JSONValue
+    }
+
+    /// What `flint why` says for a user: the runs explained, or, with none, what Flint has instead
+    /// (`message`), or an unknown rule (`error`). Printed here, and served by the console
+    /// (`GET /api/v1/why`).
+    struct Answer {
+        var runs: [Explained] = []
+        var message: String?
+        var error: String?
+    }
+
+    static func answer(ledger: any LedgerReader, rulesFolder: String, user: String, rule: String?, event: String?, limit: Int) async throws -> Answer {
+        // The rules folder is read only when a message needs it (parsing it costs more than the
+        // answer itself on a big ledger).
+        if let rule {
+            let known = try await ledger.knownRuleIds()
+            if !known.contains(rule) {
+                let rules = RulesInView(folder: rulesFolder)
+                if !rules.ids.contains(rule) { return Answer(error: Self.unknownRule(rule, rules: rules, ledgerIds: known)) }
+            }
+        }
+
+        let runs = try await ledger.runs(RunQuery(rule: rule, user: user, event: event, limit: limit))
+        if runs.isEmpty {
+            let rules = RulesInView(folder: rulesFolder)
+            return Answer(message: try await NoRuns(ledger: ledger, rules: rules, user: user, rule: rule, event: event).explain())
+        }
 
         let outbox = try await ledger.outboxRows(runIds: runs.map(\.id))
         let events = try await ledger.events(seqs: runs.map(\.eventSeq))
-        var out: [JSONValue] = []
+        var answer = Answer()
         for r in runs {
             let e = events[r.eventSeq]
             let what = e.map { "\(Self.eventName($0)) (\($0.messageId)) at \(Timestamp.formatUTC($0.timestamp))" } ?? r.eventId
             let stoppedBy = r.trace.gates.first { !$0.passed }
             let explanation = Self.explain(r, stoppedBy: stoppedBy, outbox: outbox[r.id])
-            if json {
-                out.append([
-                    "run_id": .number(Double(r.id)), "event_id": .string(r.eventId), "event_name": e?.name.map { .string($0) } ?? .null,
-                    "rule_id": .string(r.ruleId), "status": .string(r.status.rawValue), "sent": .bool(r.status == .scheduled),
-                    "stopped_by": stoppedBy.map { .string($0.name) } ?? .null,
-                    "outbox_id": outbox[r.id].map { .number(Double($0.id)) } ?? .null, "explanation": .string(explanation),
-                ])
-            } else {
-                Terminal.out("run \(r.id) (\(r.ruleId), \(r.status.rawValue)) for \(what):")
-                Terminal.out("  " + explanation)
-            }
+            let json: JSONValue = [
+                "run_id": .number(Double(r.id)), "event_id": .string(r.eventId), "event_name": e?.name.map { .string($0) } ?? .null,
+                "rule_id": .string(r.ruleId), "status": .string(r.status.rawValue), "sent": .bool(r.status == .scheduled),
+                "stopped_by": stoppedBy.map { .string($0.name) } ?? .null,
+                "outbox_id": outbox[r.id].map { .number(Double($0.id)) } ?? .null, "explanation": .string(explanation),
+            ]
+            answer.runs.append(Explained(run: r, what: what, explanation: explanation, json: json))
         }
-        if json { Terminal.out(JSONValue.array(out).prettyJSON()) }
+        return answer
     }
 
     static func eventName(_ e: EventRecord) -> String {

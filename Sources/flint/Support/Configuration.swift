@@ -31,6 +31,8 @@ struct Configuration: Sendable {
     var defaultTimeZone = "UTC"
     var lead = 60
     var webhook = Webhook()
+    /// The console's listener (`console.listen`, `FLINT_CONSOLE_LISTEN`, `--console-listen`): host:port, or `off`.
+    var consoleListen = "127.0.0.1:8081"
     var braze = Braze()
     var plugins: [JSONValue] = []
     /// The exec plugins declared under `plugins:`.
@@ -52,8 +54,9 @@ struct Configuration: Sendable {
     /// exec plugin cannot take their names.
     static let builtInPluginNames: Set<String> = ["webhook", "inbox", "braze"]
 
-    static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "braze", "plugins", "retention", "accept"]
+    static let topKeys = ["listen", "database", "rules", "inbox", "default_time_zone", "lead", "webhook", "console", "braze", "plugins", "retention", "accept"]
     static let webhookKeys = ["tokens", "hmac_secret", "max_body_bytes"]
+    static let consoleKeys = ["listen"]
     static let brazeKeys = [
         "rest_endpoint", "api_key", "company_time_zone", "requests_per_hour", "audience_requests_per_minute", "timeout", "max_attempts",
         "coalesce_window",
@@ -175,6 +178,15 @@ struct Configuration: Sendable {
                 fail("webhook", "expected a mapping")
             }
         }
+        if let v = o["console"] {
+            if case .object(let c) = v {
+                unknown("console", c.keys, Self.consoleKeys)
+                // YAML reads a bare `off` as false.
+                if case .bool(false) = c["listen"] { consoleListen = "off" } else if let s = c["listen"].flatMap({ string("console.listen", $0) }) { consoleListen = s }
+            } else {
+                fail("console", "expected a mapping (listen: 127.0.0.1:8081, or listen: off)")
+            }
+        }
         if let v = o["braze"] {
             if case .object(let b) = v {
                 unknown("braze", b.keys, Self.brazeKeys)
@@ -232,6 +244,7 @@ struct Configuration: Sendable {
     mutating func applyEnvironment(_ env: [String: String]) throws {
         var problems: [String] = []
         if let v = env["FLINT_LISTEN"] { listen = v }
+        if let v = env["FLINT_CONSOLE_LISTEN"], !v.isEmpty { consoleListen = v }
         if let v = env["FLINT_DATABASE"] { database = v }
         if let v = env["FLINT_RULES"] { rules = v }
         if let v = env["FLINT_INBOX"] { inbox = v }

@@ -3,9 +3,10 @@ import FlintPluginAPI
 import FlintRules
 import Foundation
 
-/// The stable `--json` shapes of ledger listings (documented in docs/cli.md).
+/// The stable `--json` shapes of ledger listings (documented in docs/cli.md), printed by the CLI and
+/// served by the console's API (docs/api.md) from this one code, so both give the same bytes.
 extension RunRecord {
-    var json: JSONValue {
+    public var json: JSONValue {
         var braze: [String: JSONValue] = [:]
         braze["schedule_id"] = scheduleId.map { .string($0) } ?? .null
         braze["dispatch_id"] = dispatchId.map { .string($0) } ?? .null
@@ -32,7 +33,7 @@ extension RunRecord {
 }
 
 extension RunTrace {
-    var json: JSONValue {
+    public var json: JSONValue {
         var o: [String: JSONValue] = [
             "gates": .array(gates.map { ["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)] }),
             "steps": .array(steps.map { step in
@@ -52,7 +53,7 @@ extension RunTrace {
 }
 
 extension EventRecord {
-    var json: JSONValue {
+    public var json: JSONValue {
         [
             "seq": .number(Double(seq)), "id": .string(messageId), "type": .string(type.rawValue),
             "name": name.map { .string($0) } ?? .null, "user": .string(userKey),
@@ -64,7 +65,7 @@ extension EventRecord {
 }
 
 extension RejectedRecord {
-    var json: JSONValue {
+    public var json: JSONValue {
         [
             "id": .number(Double(id)), "received_at": .string(Timestamp.formatUTCMillis(receivedAt)), "source": .string(source),
             "index": .number(Double(index)), "errors": .array(errors.map { .string($0) }), "body": .string(body),
