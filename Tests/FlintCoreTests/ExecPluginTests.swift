@@ -215,9 +215,11 @@ struct ExecHostTests {
                     os.write(1, line(sent)); sent += 1
                     stalled_since = None
                 except BlockingIOError:
-                    # A full pipe for a moment is normal; full for 3 s means Flint stopped reading.
+                    # A full pipe for a moment is normal; full for 10 s means Flint stopped reading
+                    # (3 s was not enough when the whole suite, PostgreSQL and a browser included,
+                    # runs in parallel on two cores: Flint's reader could wait that long for a thread).
                     stalled_since = stalled_since or time.time()
-                    if time.time() - stalled_since > 3: break
+                    if time.time() - stalled_since > 10: break
                     time.sleep(0.01)
             open("blocked", "w").write(str(sent))
             fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) & ~os.O_NONBLOCK)
@@ -230,7 +232,7 @@ struct ExecHostTests {
         let task = Self.startSource("fast", script: script, sink: sink, board: board, directory: dir)
         defer { task.cancel() }
         let blocked = dir.appendingPathComponent("blocked")
-        #expect(await waitUntil(30) { FileManager.default.fileExists(atPath: blocked.path) })
+        #expect(await waitUntil(60) { FileManager.default.fileExists(atPath: blocked.path) })
         let sentBeforeBlocking = Int(try String(contentsOf: blocked, encoding: .utf8)) ?? -1
         // Flint took the queue's 10,000 (plus one batch and what sits in the pipe) and then stopped reading.
         #expect(sentBeforeBlocking >= ExecProtocol.maxQueuedMessages)
