@@ -108,8 +108,18 @@ struct PostgresStoreTests {
         #expect(try await store.decideProgress().lastAccepted == 1)
 
         // When the server ends every session of the database (a restart, a failover)
-        try await PostgresTestCluster.shared().psql(
-            "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(url.database)'")
+        let cluster = try await PostgresTestCluster.shared()
+        try await cluster.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(url.database)'")
+        // pg_terminate_backend only signals: wait until the sessions are gone, so the write below
+        // meets a closed connection rather than one that closes under it mid-transaction.
+        var gone = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !gone, ContinuousClock.now < deadline {
+            let left = try await cluster.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(url.database)'")
+            gone = left.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+            if !gone { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(gone, "the server ended the store's sessions")
 
         // Then the next write finds its connection dead before sending anything, and opens another
         let seq = try await store.write { tx in try tx.insertEvent(Fixture.event("m-2"), source: "test", receivedAt: Fixture.t0) }
