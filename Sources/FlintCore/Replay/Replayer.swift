@@ -501,6 +501,7 @@ public struct Replayer: Sendable {
             }
             result.before.append((run, decided))
         }
+        if !showRequests { Self.compareRequests(&result) }
         let cancellers = rules.rules(cancelledBy: name)
         if !cancellers.isEmpty {
             let scope = prepared.scope
@@ -509,6 +510,28 @@ public struct Replayer: Sendable {
             }
         }
         return result
+    }
+
+    /// For a report that shows no request: compares each run's two requests here, in the parallel
+    /// pass, and keeps only whether they differ (a marker on each side), so the request trees are
+    /// freed by the workers instead of by the in-order stage.
+    private static func compareRequests(_ result: inout Evaluated) {
+        var paired = [Bool](repeating: false, count: result.before.count)
+        for i in result.after.indices {
+            guard let after = result.after[i].decision.request else { continue }
+            let id = result.after[i].rule.id
+            if let j = result.before.firstIndex(where: { $0.run.ruleId == id }), let before = result.before[j].decided.request {
+                paired[j] = true
+                let same = after == before
+                result.after[i].decision.request = same ? nil : .bool(true)
+                result.before[j].decided.request = same ? nil : .bool(false)
+            } else {
+                result.after[i].decision.request = .bool(true)
+            }
+        }
+        for j in result.before.indices where !paired[j] && result.before[j].decided.request != nil {
+            result.before[j].decided.request = .bool(false)
+        }
     }
 
     /// The zone a rule's planner reads wall clocks in for this event (its runs' `zone`).
