@@ -169,18 +169,9 @@ func withRawServer(_ behaviour: RawBehaviour, _ test: (_ port: Int) async throws
 /// connection gets a reset at once, and no server another test starts meanwhile can take the port
 /// (a port bound, read and released could be handed to the next one that asks).
 func withRefusingPort<T>(_ body: (Int) async throws -> T) async throws -> T {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw RefusingPortError() }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0 else { throw RefusingPortError() }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return try await body(Int(UInt16(bigEndian: address.sin_port)))
+    guard let bound = boundLoopbackSocket() else { throw RefusingPortError() }
+    defer { close(bound.fd) }
+    return try await body(bound.port)
 }
 
 struct RefusingPortError: Error {}
